@@ -1,0 +1,305 @@
+"""Flatten the evidence base into the arrays the Bayesian model consumes.
+
+Observation rules (DESIGN.md section 2; written here because this is where they are applied):
+
+* log-median: ``y = ln(median)``; SE from the 95% CI, ``(ln U - ln L) / 3.92``; else from the
+  events, ``1 / sqrt(d)`` (the SE of an exponential log-rate with ``d`` events); else the stated
+  rule ``1 / sqrt(f * n)`` with ``f = ModelConfig.median_event_fraction``. Medians marked
+  not-reached are not used.
+* log-HR: ``y = ln(HR)``, SE ``(ln U - ln L) / 3.92``.
+* Correlation within a trial: two contrasts sharing an arm (multi-arm trials) covary by the
+  variance of the shared arm's log-hazard (``1/d`` of that arm, else its median's SE squared,
+  else half the contrast's variance: equal arms); a subgroup and the whole population of the
+  same comparison covary by the variance of the whole-population estimate (the whole-population
+  estimate is the inverse-variance mix of the subgroup and its complement). The same nesting
+  rule applies to log-medians of one regimen in nested populations.
+* Binomial outcomes (ORR, grade >= 3 AE): responders = the published count, else
+  ``round(proportion * evaluable)`` (``n`` when evaluable is absent). Subgroup arms are not
+  used when the trial reports the whole population for the same regimen (no double counting).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sequencer.evidence.load import EvidenceBase
+from sequencer.evidence.schema import ENDPOINTS, Arm, TrialRecord
+
+OUTCOMES: tuple[str, ...] = ("pfs", "os", "orr", "ae")
+CPS_BANDS: tuple[str, ...] = ("all", ">=1", "<1", ">=10")
+Z95 = 3.919927969080108  # 2 * Phi^-1(0.975)
+NON_HER2_CLASSES = frozenset({"chemotherapy", "anti_vegfr2_taxane", "supportive"})
+PD1_DRUG_CLASS = "anti_pd1"
+
+
+def line_index(line: int) -> int:
+    """Line of therapy 1, 2, 3+ -> index 0, 1, 2."""
+    return min(int(line), 3) - 1
+
+
+@dataclass(frozen=True)
+class ArmTable:
+    """One row per arm record (arm x population) with the indices of the linear predictor."""
+
+    label: list[str]
+    trial: np.ndarray
+    regimen: np.ndarray
+    line: np.ndarray
+    cps_band: np.ndarray
+    her2_low: np.ndarray
+
+
+@dataclass(frozen=True)
+class GaussianObs:
+    """Normal observations ``y ~ MvNormal(f(eta), cov)``; ``cov`` is block-diagonal by trial."""
+
+    label: list[str]
+    y: np.ndarray
+    se: np.ndarray
+    cov: np.ndarray
+    outcome: np.ndarray  # index into OUTCOMES (0 = pfs, 1 = os)
+    arm: np.ndarray  # median: arm row; HR: experimental arm row
+    ref_arm: np.ndarray  # HR: reference arm row (-1 for medians)
+    trial_name: list[str]
+
+
+@dataclass(frozen=True)
+class BinomialObs:
+    label: list[str]
+    k: np.ndarray
+    n: np.ndarray
+    outcome: np.ndarray  # 2 = orr, 3 = ae
+    arm: np.ndarray
+    all_cause: np.ndarray  # AE definition flag (1 = all-cause)
+    trial_name: list[str]
+
+
+@dataclass(frozen=True)
+class ModelData:
+    """Everything the PyMC model needs, with the coordinate labels for named dims."""
+
+    trials: list[str]
+    regimens: list[str]
+    effect_classes: list[str]
+    regimen_class: np.ndarray
+    regimen_pd1: np.ndarray
+    regimen_her2: np.ndarray
+    arms: ArmTable
+    medians: GaussianObs
+    hrs: GaussianObs
+    binomial: BinomialObs
+    informed: dict[str, set[int]] = field(default_factory=dict)
+
+
+def _ci_se(lower: float | None, upper: float | None) -> float | None:
+    if lower is None or upper is None:
+        return None
+    return (np.log(upper) - np.log(lower)) / Z95
+
+
+def median_se(arm: Arm, endpoint: str, event_fraction: float) -> tuple[float, str]:
+    """SE of ln(median) for one arm, and which rule produced it."""
+    summary = arm.survival(endpoint)
+    se = _ci_se(summary.lower, summary.upper)
+    if se is not None and se > 0:
+        return se, "ci"
+    if summary.events:
+        return 1.0 / np.sqrt(summary.events), "events"
+    return 1.0 / np.sqrt(event_fraction * arm.n), "rule"
+
+
+def _arm_log_hazard_var(arm: Arm, endpoint: str, event_fraction: float) -> float | None:
+    summary = arm.survival(endpoint)
+    if summary is None:
+        return None
+    if summary.events:
+        return 1.0 / summary.events
+    if summary.median is not None and not summary.not_reached:
+        return median_se(arm, endpoint, event_fraction)[0] ** 2
+    return None
+
+
+def _is_nested(a: Arm, b: Arm) -> bool:
+    """True when one population is the whole and the other a subgroup of it."""
+    if a.population == b.population:
+        return False
+    whole_a = a.population.cps == "all" and a.population.her2 in ("positive", "mixed")
+    whole_b = b.population.cps == "all" and b.population.her2 in ("positive", "mixed")
+    return whole_a != whole_b
+
+
+def _make_psd(cov: np.ndarray) -> np.ndarray:
+    """Shrink off-diagonal terms until the matrix is positive definite (approximate covariances
+    built from reported CIs can be slightly inconsistent)."""
+    diag = np.diag(np.diag(cov))
+    off = cov - diag
+    for _ in range(50):
+        try:
+            np.linalg.cholesky(diag + off)
+            return diag + off
+        except np.linalg.LinAlgError:
+            off = off * 0.9
+    return diag
+
+
+class _Builder:
+    def __init__(self, evidence: EvidenceBase, event_fraction: float) -> None:
+        self.evidence = evidence
+        self.event_fraction = event_fraction
+        self.trials = [t.trial for t in evidence.trials]
+        used = sorted({arm.regimen for t in evidence.trials for arm in t.arms})
+        self.regimens = used
+        cat = evidence.catalogue
+        classes = sorted({cat.regimens[r].effect_class for r in used} - {"chemotherapy"})
+        self.effect_classes = ["chemotherapy", *classes]
+        self.arm_rows: list[tuple[TrialRecord, Arm]] = []
+
+    def arm_table(self) -> ArmTable:
+        rows = {"label": [], "trial": [], "regimen": [], "line": [], "cps": [], "low": []}
+        for t_idx, record in enumerate(self.evidence.trials):
+            for arm in record.arms:
+                self.arm_rows.append((record, arm))
+                rows["label"].append(f"{record.trial}:{arm.id}")
+                rows["trial"].append(t_idx)
+                rows["regimen"].append(self.regimens.index(arm.regimen))
+                rows["line"].append(line_index(record.line))
+                rows["cps"].append(CPS_BANDS.index(arm.population.cps))
+                rows["low"].append(1.0 if arm.population.her2 == "low" else 0.0)
+        return ArmTable(
+            label=rows["label"],
+            trial=np.array(rows["trial"], dtype=int),
+            regimen=np.array(rows["regimen"], dtype=int),
+            line=np.array(rows["line"], dtype=int),
+            cps_band=np.array(rows["cps"], dtype=int),
+            her2_low=np.array(rows["low"]),
+        )
+
+    def medians(self) -> GaussianObs:
+        label, y, se, outcome, arm_idx, trial_name = [], [], [], [], [], []
+        for row, (record, arm) in enumerate(self.arm_rows):
+            for endpoint in ENDPOINTS:
+                summary = arm.survival(endpoint)
+                if summary is None or summary.median is None or summary.not_reached:
+                    continue
+                label.append(f"{record.trial}:{arm.id}:{endpoint}")
+                y.append(np.log(summary.median))
+                se.append(median_se(arm, endpoint, self.event_fraction)[0])
+                outcome.append(OUTCOMES.index(endpoint))
+                arm_idx.append(row)
+                trial_name.append(record.trial)
+        se_arr = np.array(se)
+        cov = np.diag(se_arr**2)
+        for i in range(len(y)):
+            for j in range(i + 1, len(y)):
+                ri, rj = self.arm_rows[arm_idx[i]], self.arm_rows[arm_idx[j]]
+                same = ri[0] is rj[0] and outcome[i] == outcome[j]
+                if same and ri[1].regimen == rj[1].regimen and _is_nested(ri[1], rj[1]):
+                    cov[i, j] = cov[j, i] = min(cov[i, i], cov[j, j])
+        return GaussianObs(
+            label, np.array(y), se_arr, _make_psd(cov), np.array(outcome, dtype=int),
+            np.array(arm_idx, dtype=int), np.full(len(y), -1, dtype=int), trial_name,
+        )
+
+    def hazard_ratios(self) -> GaussianObs:
+        row_of = {(id(rec), arm.id): k for k, (rec, arm) in enumerate(self.arm_rows)}
+        label, y, se, outcome, exp_idx, ref_idx, trial_name = [], [], [], [], [], [], []
+        for record in self.evidence.trials:
+            for c in record.contrasts:
+                label.append(f"{record.trial}:{c.experimental}/{c.reference}:{c.endpoint}")
+                y.append(np.log(c.hr))
+                se.append(_ci_se(c.lower, c.upper))
+                outcome.append(OUTCOMES.index(c.endpoint))
+                exp_idx.append(row_of[(id(record), c.experimental)])
+                ref_idx.append(row_of[(id(record), c.reference)])
+                trial_name.append(record.trial)
+        se_arr = np.array(se, dtype=float)
+        cov = np.diag(se_arr**2)
+        for i in range(len(y)):
+            for j in range(i + 1, len(y)):
+                if trial_name[i] != trial_name[j] or outcome[i] != outcome[j]:
+                    continue
+                cov[i, j] = cov[j, i] = self._hr_cov(i, j, exp_idx, ref_idx, outcome, cov)
+        return GaussianObs(
+            label, np.array(y), se_arr, _make_psd(cov), np.array(outcome, dtype=int),
+            np.array(exp_idx, dtype=int), np.array(ref_idx, dtype=int), trial_name,
+        )
+
+    def _hr_cov(self, i, j, exp_idx, ref_idx, outcome, cov) -> float:
+        endpoint = OUTCOMES[outcome[i]]
+        ei, ri = self.arm_rows[exp_idx[i]][1], self.arm_rows[ref_idx[i]][1]
+        ej, rj = self.arm_rows[exp_idx[j]][1], self.arm_rows[ref_idx[j]][1]
+        if (ei.regimen, ri.regimen) == (ej.regimen, rj.regimen) and _is_nested(ei, ej):
+            return min(cov[i, i], cov[j, j])
+        shared = {ei.id, ri.id} & {ej.id, rj.id}
+        if len(shared) != 1:
+            return 0.0
+        arm_id = shared.pop()
+        arm = next(a for a in (ei, ri) if a.id == arm_id)
+        var = _arm_log_hazard_var(arm, endpoint, self.event_fraction)
+        if var is None:
+            var = 0.5 * min(cov[i, i], cov[j, j])
+        # Sign: + when the shared arm has the same role in both contrasts, - otherwise.
+        sign = 1.0 if (arm_id == ri.id) == (arm_id == rj.id) else -1.0
+        return sign * min(var, 0.95 * np.sqrt(cov[i, i] * cov[j, j]))
+
+    def binomial(self) -> BinomialObs:
+        label, k, n, outcome, arm_idx, all_cause, trial_name = [], [], [], [], [], [], []
+        for row, (record, arm) in enumerate(self.arm_rows):
+            whole_reported = any(
+                other.regimen == arm.regimen and other.population.cps == "all"
+                and other.population.her2 in ("positive", "mixed")
+                for other in record.arms if other is not arm
+            )
+            if _is_subgroup(arm) and whole_reported:
+                continue
+            if arm.orr is not None:
+                total = arm.orr.evaluable or arm.n
+                count = arm.orr.responders
+                if count is None:
+                    count = int(round(arm.orr.proportion * total))
+                label.append(f"{record.trial}:{arm.id}:orr")
+                k.append(count), n.append(total), outcome.append(2), arm_idx.append(row)
+                all_cause.append(0.0), trial_name.append(record.trial)
+            if arm.grade3_ae is not None:
+                label.append(f"{record.trial}:{arm.id}:ae")
+                k.append(int(round(arm.grade3_ae.proportion * arm.n))), n.append(arm.n)
+                outcome.append(3), arm_idx.append(row)
+                all_cause.append(1.0 if arm.grade3_ae.definition == "all-cause" else 0.0)
+                trial_name.append(record.trial)
+        return BinomialObs(
+            label, np.array(k, dtype=int), np.array(n, dtype=int), np.array(outcome, dtype=int),
+            np.array(arm_idx, dtype=int), np.array(all_cause), trial_name,
+        )
+
+
+def _is_subgroup(arm: Arm) -> bool:
+    return arm.population.cps != "all" or arm.population.her2 == "low"
+
+
+def build_model_data(evidence: EvidenceBase, median_event_fraction: float = 0.6) -> ModelData:
+    """Convert the evidence base into index arrays and observation blocks."""
+    builder = _Builder(evidence, median_event_fraction)
+    arms = builder.arm_table()
+    cat = evidence.catalogue
+    regimen_class = np.array(
+        [builder.effect_classes.index(cat.regimens[r].effect_class) for r in builder.regimens]
+    )
+    pd1 = np.array([float(PD1_DRUG_CLASS in cat.regimens[r].drug_classes) for r in builder.regimens])
+    her2 = np.array(
+        [float(cat.regimens[r].effect_class not in NON_HER2_CLASSES) for r in builder.regimens]
+    )
+    return ModelData(
+        trials=builder.trials,
+        regimens=builder.regimens,
+        effect_classes=builder.effect_classes,
+        regimen_class=regimen_class,
+        regimen_pd1=pd1,
+        regimen_her2=her2,
+        arms=arms,
+        medians=builder.medians(),
+        hrs=builder.hazard_ratios(),
+        binomial=builder.binomial(),
+        informed=evidence.informed_lines(),
+    )

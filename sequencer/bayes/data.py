@@ -6,7 +6,11 @@ Observation rules (DESIGN.md section 2; written here because this is where they 
   events, ``1 / sqrt(d)`` (the SE of an exponential log-rate with ``d`` events); else the stated
   rule ``1 / sqrt(f * n)`` with ``f = ModelConfig.median_event_fraction``. Medians marked
   not-reached are not used.
-* log-HR: ``y = ln(HR)``, SE ``(ln U - ln L) / 3.92``.
+* log-HR: ``y = ln(HR)``, SE ``(ln U - ln L) / (2 z)`` with ``z`` the normal quantile of the
+  published CI level (1.96 for 95%); else from a two-sided p-value, ``|ln HR| / z(1 - p/2)``
+  (Tierney et al., Trials 2007); else the contrast is not used.
+* An observation the rules cannot weigh (no CI, events or n) is not used; ``ModelData.unused``
+  lists every such observation with the reason, and the fit report prints it.
 * Correlation within a trial: two contrasts sharing an arm (multi-arm trials) covary by the
   variance of the shared arm's log-hazard (``1/d`` of that arm, else its median's SE squared,
   else half the contrast's variance: equal arms); a subgroup and the whole population of the
@@ -23,13 +27,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.stats import norm
 
 from sequencer.evidence.load import EvidenceBase
 from sequencer.evidence.schema import ENDPOINTS, Arm, TrialRecord
 
 OUTCOMES: tuple[str, ...] = ("pfs", "os", "orr", "ae")
 CPS_BANDS: tuple[str, ...] = ("all", ">=1", "<1", ">=10")
-Z95 = 3.919927969080108  # 2 * Phi^-1(0.975)
 NON_HER2_CLASSES = frozenset({"chemotherapy", "anti_vegfr2_taxane", "supportive"})
 PD1_DRUG_CLASS = "anti_pd1"
 
@@ -91,23 +95,36 @@ class ModelData:
     hrs: GaussianObs
     binomial: BinomialObs
     informed: dict[str, set[int]] = field(default_factory=dict)
+    unused: list[str] = field(default_factory=list)
 
 
-def _ci_se(lower: float | None, upper: float | None) -> float | None:
+def _ci_se(lower: float | None, upper: float | None, level: float = 0.95) -> float | None:
     if lower is None or upper is None:
         return None
-    return (np.log(upper) - np.log(lower)) / Z95
+    return (np.log(upper) - np.log(lower)) / (2.0 * norm.ppf(0.5 + level / 2.0))
 
 
-def median_se(arm: Arm, endpoint: str, event_fraction: float) -> tuple[float, str]:
-    """SE of ln(median) for one arm, and which rule produced it."""
+def median_se(arm: Arm, endpoint: str, event_fraction: float) -> tuple[float | None, str]:
+    """SE of ln(median) for one arm and the rule that produced it (None: cannot be weighed)."""
     summary = arm.survival(endpoint)
     se = _ci_se(summary.lower, summary.upper)
     if se is not None and se > 0:
         return se, "ci"
     if summary.events:
         return 1.0 / np.sqrt(summary.events), "events"
-    return 1.0 / np.sqrt(event_fraction * arm.n), "rule"
+    if arm.n:
+        return 1.0 / np.sqrt(event_fraction * arm.n), "rule"
+    return None, "no CI, events or n"
+
+
+def contrast_se(contrast) -> tuple[float | None, str]:
+    """SE of ln(HR) from the CI at its level, else from the two-sided p-value."""
+    se = _ci_se(contrast.lower, contrast.upper, contrast.ci_level)
+    if se is not None and se > 0:
+        return se, "ci"
+    if contrast.p_value is not None and contrast.hr != 1.0 and contrast.p_value < 1.0:
+        return abs(np.log(contrast.hr)) / norm.ppf(1.0 - contrast.p_value / 2.0), "p-value"
+    return None, "no CI or p-value"
 
 
 def _arm_log_hazard_var(arm: Arm, endpoint: str, event_fraction: float) -> float | None:
@@ -117,17 +134,19 @@ def _arm_log_hazard_var(arm: Arm, endpoint: str, event_fraction: float) -> float
     if summary.events:
         return 1.0 / summary.events
     if summary.median is not None and not summary.not_reached:
-        return median_se(arm, endpoint, event_fraction)[0] ** 2
+        se = median_se(arm, endpoint, event_fraction)[0]
+        return None if se is None else se**2
     return None
 
 
 def _is_nested(a: Arm, b: Arm) -> bool:
-    """True when one population is the whole and the other a subgroup of it."""
-    if a.population == b.population:
+    """True when one arm record is a PD-L1 CPS subgroup of the other's whole population.
+
+    HER2-low cohorts are separate cohorts, never subsets of a HER2-positive population.
+    """
+    if a.population.her2 != b.population.her2 or a.population.cps == b.population.cps:
         return False
-    whole_a = a.population.cps == "all" and a.population.her2 in ("positive", "mixed")
-    whole_b = b.population.cps == "all" and b.population.her2 in ("positive", "mixed")
-    return whole_a != whole_b
+    return "all" in (a.population.cps, b.population.cps)
 
 
 def _make_psd(cov: np.ndarray) -> np.ndarray:
@@ -155,6 +174,7 @@ class _Builder:
         classes = sorted({cat.regimens[r].effect_class for r in used} - {"chemotherapy"})
         self.effect_classes = ["chemotherapy", *classes]
         self.arm_rows: list[tuple[TrialRecord, Arm]] = []
+        self.unused: list[str] = []
 
     def arm_table(self) -> ArmTable:
         rows = {"label": [], "trial": [], "regimen": [], "line": [], "cps": [], "low": []}
@@ -183,9 +203,14 @@ class _Builder:
                 summary = arm.survival(endpoint)
                 if summary is None or summary.median is None or summary.not_reached:
                     continue
-                label.append(f"{record.trial}:{arm.id}:{endpoint}")
+                name = f"{record.trial}:{arm.id}:{endpoint}"
+                arm_se, rule = median_se(arm, endpoint, self.event_fraction)
+                if arm_se is None:
+                    self.unused.append(f"median {name}: {rule}")
+                    continue
+                label.append(name)
                 y.append(np.log(summary.median))
-                se.append(median_se(arm, endpoint, self.event_fraction)[0])
+                se.append(arm_se)
                 outcome.append(OUTCOMES.index(endpoint))
                 arm_idx.append(row)
                 trial_name.append(record.trial)
@@ -207,9 +232,14 @@ class _Builder:
         label, y, se, outcome, exp_idx, ref_idx, trial_name = [], [], [], [], [], [], []
         for record in self.evidence.trials:
             for c in record.contrasts:
-                label.append(f"{record.trial}:{c.experimental}/{c.reference}:{c.endpoint}")
+                name = f"{record.trial}:{c.experimental}/{c.reference}:{c.endpoint}"
+                c_se, rule = contrast_se(c)
+                if c_se is None:
+                    self.unused.append(f"hazard ratio {name}: {rule}")
+                    continue
+                label.append(name)
                 y.append(np.log(c.hr))
-                se.append(_ci_se(c.lower, c.upper))
+                se.append(c_se)
                 outcome.append(OUTCOMES.index(c.endpoint))
                 exp_idx.append(row_of[(id(record), c.experimental)])
                 ref_idx.append(row_of[(id(record), c.reference)])
@@ -247,14 +277,12 @@ class _Builder:
     def binomial(self) -> BinomialObs:
         label, k, n, outcome, arm_idx, all_cause, trial_name = [], [], [], [], [], [], []
         for row, (record, arm) in enumerate(self.arm_rows):
-            whole_reported = any(
-                other.regimen == arm.regimen and other.population.cps == "all"
-                and other.population.her2 in ("positive", "mixed")
-                for other in record.arms if other is not arm
-            )
-            if _is_subgroup(arm) and whole_reported:
-                continue
-            if arm.orr is not None:
+            if any(other.regimen == arm.regimen and _is_nested(arm, other)
+                   and other.population.cps == "all" for other in record.arms):
+                continue  # a CPS subgroup of a reported whole population: no double counting
+            if arm.orr is not None and not (arm.orr.evaluable or arm.n):
+                self.unused.append(f"ORR {record.trial}:{arm.id}: no n or evaluable count")
+            elif arm.orr is not None:
                 total = arm.orr.evaluable or arm.n
                 count = arm.orr.responders
                 if count is None:
@@ -262,7 +290,9 @@ class _Builder:
                 label.append(f"{record.trial}:{arm.id}:orr")
                 k.append(count), n.append(total), outcome.append(2), arm_idx.append(row)
                 all_cause.append(0.0), trial_name.append(record.trial)
-            if arm.grade3_ae is not None:
+            if arm.grade3_ae is not None and not arm.n:
+                self.unused.append(f"grade>=3 AE {record.trial}:{arm.id}: no n")
+            elif arm.grade3_ae is not None:
                 label.append(f"{record.trial}:{arm.id}:ae")
                 k.append(int(round(arm.grade3_ae.proportion * arm.n))), n.append(arm.n)
                 outcome.append(3), arm_idx.append(row)
@@ -272,10 +302,6 @@ class _Builder:
             label, np.array(k, dtype=int), np.array(n, dtype=int), np.array(outcome, dtype=int),
             np.array(arm_idx, dtype=int), np.array(all_cause), trial_name,
         )
-
-
-def _is_subgroup(arm: Arm) -> bool:
-    return arm.population.cps != "all" or arm.population.her2 == "low"
 
 
 def build_model_data(evidence: EvidenceBase, median_event_fraction: float = 0.6) -> ModelData:
@@ -290,6 +316,7 @@ def build_model_data(evidence: EvidenceBase, median_event_fraction: float = 0.6)
     her2 = np.array(
         [float(cat.regimens[r].effect_class not in NON_HER2_CLASSES) for r in builder.regimens]
     )
+    medians, hrs, binomial = builder.medians(), builder.hazard_ratios(), builder.binomial()
     return ModelData(
         trials=builder.trials,
         regimens=builder.regimens,
@@ -298,8 +325,9 @@ def build_model_data(evidence: EvidenceBase, median_event_fraction: float = 0.6)
         regimen_pd1=pd1,
         regimen_her2=her2,
         arms=arms,
-        medians=builder.medians(),
-        hrs=builder.hazard_ratios(),
-        binomial=builder.binomial(),
+        medians=medians,
+        hrs=hrs,
+        binomial=binomial,
         informed=evidence.informed_lines(),
+        unused=builder.unused,
     )

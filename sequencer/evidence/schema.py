@@ -46,14 +46,23 @@ class Population(_Strict):
         return f"her2={self.her2},cps={self.cps}"
 
 
-def _check_interval(estimate: float | None, lower: float | None, upper: float | None) -> None:
-    if (lower is None) != (upper is None):
-        raise ValueError("give both `lower` and `upper` of the 95% CI, or neither")
-    if lower is None or upper is None:
+def _check_interval(
+    estimate: float | None, lower: float | None, upper: float | None, upper_nr: bool = False
+) -> None:
+    if upper_nr and upper is not None:
+        raise ValueError("`upper` given although `upper_not_reached` is true")
+    if upper_nr and lower is None:
+        raise ValueError("`upper_not_reached` needs the `lower` bound")
+    if (lower is None) != (upper is None) and not upper_nr:
+        raise ValueError(
+            "give both `lower` and `upper` of the 95% CI, or neither (or `lower` with "
+            "`upper_not_reached: true`)"
+        )
+    if lower is None:
         return
     if estimate is None:
         raise ValueError("a 95% CI was given without its estimate")
-    if not lower <= estimate <= upper:
+    if lower > estimate or (upper is not None and estimate > upper):
         raise ValueError(f"95% CI [{lower}, {upper}] does not contain the estimate {estimate}")
 
 
@@ -63,12 +72,15 @@ class SurvivalSummary(_Strict):
     median: float | None = Field(None, gt=0, le=240, description="months")
     lower: float | None = Field(None, gt=0, le=240, description="months")
     upper: float | None = Field(None, gt=0, le=240, description="months")
+    upper_not_reached: bool = Field(False, description="upper CI bound not reached (NE)")
     events: int | None = Field(None, ge=0)
     not_reached: bool = Field(False, description="median not reached at the data cut")
 
     @model_validator(mode="after")
     def _ci_contains_median(self) -> SurvivalSummary:
-        _check_interval(self.median, self.lower, self.upper)
+        _check_interval(self.median, self.lower, self.upper, self.upper_not_reached)
+        if self.not_reached and self.median is not None:
+            raise ValueError("`median` given although `not_reached` is true")
         if self.median is None and self.events is None and not self.not_reached:
             raise ValueError("empty survival summary: give a median, events or not_reached")
         return self
@@ -102,7 +114,7 @@ class Arm(_Strict):
     id: str = Field(pattern=r"^[a-z0-9_]+$")
     regimen: str
     population: Population = Population()
-    n: int = Field(gt=0)
+    n: int | None = Field(None, gt=0, description="patients; absent only if unpublished")
     os: SurvivalSummary | None = None
     pfs: SurvivalSummary | None = None
     orr: Response | None = None
@@ -114,9 +126,13 @@ class Arm(_Strict):
     def _counts_within_n(self) -> Arm:
         for name in ENDPOINTS:
             summary = getattr(self, name)
-            if summary is not None and summary.events is not None and summary.events > self.n:
+            if (
+                summary is not None and summary.events is not None and self.n is not None
+                and summary.events > self.n
+            ):
                 raise ValueError(f"{name}.events ({summary.events}) exceeds n ({self.n})")
-        if self.orr is not None and self.orr.evaluable is not None and self.orr.evaluable > self.n:
+        evaluable = None if self.orr is None else self.orr.evaluable
+        if evaluable is not None and self.n is not None and evaluable > self.n:
             raise ValueError(f"orr.evaluable ({self.orr.evaluable}) exceeds n ({self.n})")
         return self
 
@@ -129,8 +145,10 @@ class Contrast(_Strict):
     experimental: str
     reference: str
     hr: float = Field(gt=0, le=20)
-    lower: float = Field(gt=0, le=20)
-    upper: float = Field(gt=0, le=20)
+    lower: float | None = Field(None, gt=0, le=20)
+    upper: float | None = Field(None, gt=0, le=20)
+    ci_level: float = Field(0.95, gt=0.5, lt=1, description="level of the published CI")
+    p_value: float | None = Field(None, gt=0, le=1, description="two-sided, as published")
     source: str | None = None
 
     @model_validator(mode="after")

@@ -1,0 +1,165 @@
+"""ParameterSet: the hand-off from the posterior to the decision model.
+
+For one posterior draw (or the posterior mean) it holds, for every regimen x line x population,
+the PFS and OS hazards (per month; with the Weibull sensitivity model also the shape), the ORR
+and the grade >= 3 AE probability as plain numpy arrays. Estimates are for a typical trial
+population (trial effect 0). Cells that the evidence does not inform hold NaN and asking for
+them raises ``NotInformedError``, unless the catalogue declares a borrowing rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import arviz as az
+import numpy as np
+
+from sequencer import __version__
+from sequencer.bayes.data import OUTCOMES
+from sequencer.bayes.predict import PosteriorArrays, expit, linear_predictor
+from sequencer.errors import NotInformedError
+from sequencer.evidence.load import EvidenceBase
+
+LINES: tuple[int, ...] = (1, 2, 3)
+POPULATIONS: tuple[tuple[str, str], ...] = (
+    ("positive", "all"),
+    ("positive", ">=1"),
+    ("positive", "<1"),
+    ("positive", ">=10"),
+    ("low", "all"),
+)
+Quantity = Literal["pfs_hazard", "os_hazard", "orr", "grade3_ae"]
+
+
+def informed_cells(evidence: EvidenceBase, regimens: tuple[str, ...]) -> tuple[np.ndarray, dict]:
+    """(regimen, line) mask of cells with evidence or an explicit borrowing rule, and the rule
+    text of each borrowed cell."""
+    lines_with_data = evidence.informed_lines()
+    mask = np.zeros((len(regimens), len(LINES)), dtype=bool)
+    borrowed: dict[tuple[str, int], str] = {}
+    for i, regimen in enumerate(regimens):
+        own = lines_with_data.get(regimen, set())
+        for j, line in enumerate(LINES):
+            if line in own:
+                mask[i, j] = True
+        for rule in evidence.catalogue.regimens[regimen].borrowing:
+            if rule.from_line in own and rule.to_line not in own:
+                mask[i, LINES.index(rule.to_line)] = True
+                borrowed[(regimen, rule.to_line)] = (
+                    f"{rule.rule} from line {rule.from_line}: {rule.reason}"
+                )
+    return mask, borrowed
+
+
+@dataclass(frozen=True)
+class PosteriorParameters:
+    """All draws at once: arrays shaped (draw, regimen, line, population)."""
+
+    regimens: tuple[str, ...]
+    pfs_hazard: np.ndarray
+    os_hazard: np.ndarray
+    orr: np.ndarray
+    grade3_ae: np.ndarray
+    weibull_shape: np.ndarray | None  # (draw, endpoint) or None (exponential)
+    informed: np.ndarray  # (regimen, line)
+    borrowed: dict[tuple[str, int], str]
+    provenance: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def n_draws(self) -> int:
+        return self.pfs_hazard.shape[0]
+
+    @classmethod
+    def from_posterior(cls, idata: az.InferenceData, evidence: EvidenceBase) -> PosteriorParameters:
+        post = PosteriorArrays.from_idata(idata)
+        regimens = post.regimens
+        shape = (post.n_draws, len(regimens), len(LINES), len(POPULATIONS))
+        eta = np.empty((*shape, len(OUTCOMES)))
+        for i, regimen in enumerate(regimens):
+            for j, line in enumerate(LINES):
+                for k, (her2, cps) in enumerate(POPULATIONS):
+                    eta[:, i, j, k] = linear_predictor(
+                        post, evidence.catalogue, regimen, line, cps=cps, her2=her2
+                    )
+        informed, borrowed = informed_cells(evidence, regimens)
+        blank = ~informed[None, :, :, None]
+        values = {
+            "pfs_hazard": np.exp(eta[..., 0]),
+            "os_hazard": np.exp(eta[..., 1]),
+            "orr": expit(eta[..., 2]),
+            "grade3_ae": expit(eta[..., 3]),
+        }
+        for array in values.values():
+            array[np.broadcast_to(blank, array.shape)] = np.nan
+        attrs = idata.posterior.attrs
+        provenance = {
+            "sequencer_version": __version__,
+            "evidence_sha256": str(attrs.get("evidence_sha256", "")),
+            "model_config_sha256": str(attrs.get("model_config_sha256", "")),
+            "likelihood": str(attrs.get("likelihood", "")),
+            "seed": str(attrs.get("seed", "")),
+        }
+        return cls(
+            regimens, **values, weibull_shape=post.weibull_shape, informed=informed,
+            borrowed=borrowed, provenance=provenance,
+        )
+
+    def draw(self, index: int | Literal["mean"]) -> ParameterSet:
+        """One posterior draw, or ``"mean"``: the posterior mean of each quantity."""
+        if index == "mean":
+            pick = {q: np.mean(getattr(self, q), axis=0) for q in _QUANTITIES}
+            shape = None if self.weibull_shape is None else self.weibull_shape.mean(axis=0)
+        else:
+            if not 0 <= int(index) < self.n_draws:
+                raise IndexError(f"draw {index} outside 0..{self.n_draws - 1}")
+            pick = {q: getattr(self, q)[int(index)] for q in _QUANTITIES}
+            shape = None if self.weibull_shape is None else self.weibull_shape[int(index)]
+        return ParameterSet(
+            self.regimens, **pick, weibull_shape=shape, informed=self.informed,
+            borrowed=self.borrowed, draw=index, provenance=self.provenance,
+        )
+
+
+_QUANTITIES: tuple[Quantity, ...] = ("pfs_hazard", "os_hazard", "orr", "grade3_ae")
+
+
+@dataclass(frozen=True)
+class ParameterSet:
+    """One draw: arrays shaped (regimen, line, population)."""
+
+    regimens: tuple[str, ...]
+    pfs_hazard: np.ndarray
+    os_hazard: np.ndarray
+    orr: np.ndarray
+    grade3_ae: np.ndarray
+    weibull_shape: np.ndarray | None
+    informed: np.ndarray
+    borrowed: dict[tuple[str, int], str]
+    draw: int | str
+    provenance: dict[str, str] = field(default_factory=dict)
+
+    def index(self, regimen: str, line: int, her2: str = "positive", cps: str = "all"):
+        """Array index of a cell; raises when the cell is not informed by evidence or a rule."""
+        if regimen not in self.regimens:
+            raise NotInformedError(
+                f"regimen '{regimen}' has no evidence in the fitted network; regimens with "
+                f"evidence: {', '.join(self.regimens)}"
+            )
+        if line not in LINES:
+            raise ValueError(f"line must be one of {LINES} (3 = third or later), got {line}")
+        if (her2, cps) not in POPULATIONS:
+            raise ValueError(f"population (her2, cps) must be one of {POPULATIONS}, got {(her2, cps)}")
+        i, j = self.regimens.index(regimen), LINES.index(line)
+        if not self.informed[i, j]:
+            raise NotInformedError(
+                f"regimen '{regimen}' at line {line} is not informed by any trial and "
+                f"priors/regimens.yaml declares no borrowing rule for it"
+            )
+        return i, j, POPULATIONS.index((her2, cps))
+
+    def value(self, quantity: Quantity, regimen: str, line: int, her2: str = "positive",
+              cps: str = "all") -> float:
+        if quantity not in _QUANTITIES:
+            raise ValueError(f"quantity must be one of {_QUANTITIES}, got {quantity!r}")
+        return float(getattr(self, quantity)[self.index(regimen, line, her2, cps)])

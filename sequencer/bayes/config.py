@@ -87,7 +87,7 @@ class ModelConfig(BaseModel):
     priors: PriorConfig = PriorConfig()
     median_event_fraction: float = Field(
         0.6, gt=0, le=1,
-        description="rule for a median with neither CI nor events: SE = 1/sqrt(fraction * n)",
+        description="rule for a median with neither CI nor events: SE = 1/(ln 2 sqrt(fraction n))",
     )
 
     def sha256(self) -> str:

@@ -3,9 +3,11 @@
 Observation rules (DESIGN.md section 2; written here because this is where they are applied):
 
 * log-median: ``y = ln(median)``; SE from the 95% CI, ``(ln U - ln L) / 3.92``; else from the
-  events, ``1 / sqrt(d)`` (the SE of an exponential log-rate with ``d`` events); else the stated
-  rule ``1 / sqrt(f * n)`` with ``f = ModelConfig.median_event_fraction``. Medians marked
-  not-reached are not used.
+  events, ``1 / (ln 2 * sqrt(d))``: a published median is a Kaplan-Meier (sample) median, whose
+  asymptotic variance under exponential survival is ``1 / (n f(m)^2 m^2) = 1 / (n (ln 2)^2)``
+  with ``f(m) = lambda / 2`` (the parametric ``1 / sqrt(d)`` would understate it by ~30%); else
+  the stated rule ``1 / (ln 2 * sqrt(f * n))`` with ``f = ModelConfig.median_event_fraction``.
+  Medians marked not-reached are not used.
 * log-HR: ``y = ln(HR)``, SE ``(ln U - ln L) / (2 z)`` with ``z`` the normal quantile of the
   published CI level (1.96 for 95%); else from a two-sided p-value, ``|ln HR| / z(1 - p/2)``
   (Tierney et al., Trials 2007); else the contrast is not used.
@@ -34,6 +36,7 @@ from sequencer.evidence.schema import ENDPOINTS, Arm, TrialRecord
 
 OUTCOMES: tuple[str, ...] = ("pfs", "os", "orr", "ae")
 CPS_BANDS: tuple[str, ...] = ("all", ">=1", "<1", ">=10")
+LN2 = float(np.log(2.0))
 NON_HER2_CLASSES = frozenset({"chemotherapy", "anti_vegfr2_taxane", "supportive"})
 PD1_DRUG_CLASS = "anti_pd1"
 
@@ -97,6 +100,23 @@ class ModelData:
     informed: dict[str, set[int]] = field(default_factory=dict)
     unused: list[str] = field(default_factory=list)
 
+    def informed_cells(self) -> set[tuple[str, int, str]]:
+        """(regimen, line 1-3, outcome) triples that at least one used observation informs."""
+        arms, cells = self.arms, set()
+
+        def add(row: int, outcome: int) -> None:
+            line = int(arms.line[row]) + 1
+            cells.add((self.regimens[arms.regimen[row]], line, OUTCOMES[outcome]))
+
+        for obs in (self.medians, self.hrs):
+            for k in range(len(obs.y)):
+                add(obs.arm[k], obs.outcome[k])
+                if obs.ref_arm[k] >= 0:
+                    add(obs.ref_arm[k], obs.outcome[k])
+        for k in range(len(self.binomial.k)):
+            add(self.binomial.arm[k], self.binomial.outcome[k])
+        return cells
+
 
 def _ci_se(lower: float | None, upper: float | None, level: float = 0.95) -> float | None:
     if lower is None or upper is None:
@@ -111,9 +131,9 @@ def median_se(arm: Arm, endpoint: str, event_fraction: float) -> tuple[float | N
     if se is not None and se > 0:
         return se, "ci"
     if summary.events:
-        return 1.0 / np.sqrt(summary.events), "events"
+        return 1.0 / (LN2 * np.sqrt(summary.events)), "events"
     if arm.n:
-        return 1.0 / np.sqrt(event_fraction * arm.n), "rule"
+        return 1.0 / (LN2 * np.sqrt(event_fraction * arm.n)), "rule"
     return None, "no CI, events or n"
 
 
@@ -132,7 +152,7 @@ def _arm_log_hazard_var(arm: Arm, endpoint: str, event_fraction: float) -> float
     if summary is None:
         return None
     if summary.events:
-        return 1.0 / summary.events
+        return 1.0 / summary.events  # variance of an arm's log-rate estimate, as in a log-HR
     if summary.median is not None and not summary.not_reached:
         se = median_se(arm, endpoint, event_fraction)[0]
         return None if se is None else se**2

@@ -49,8 +49,14 @@ def coords_of(data: ModelData) -> dict[str, list[str]]:
     }
 
 
-def build_model(data: ModelData, config: ModelConfig | None = None) -> pm.Model:
-    """Build the PyMC model for ``data``; returns an unsampled ``pm.Model``."""
+def build_model(
+    data: ModelData, config: ModelConfig | None = None, keep_arm_eta: bool = False
+) -> pm.Model:
+    """Build the PyMC model for ``data``; returns an unsampled ``pm.Model``.
+
+    ``keep_arm_eta`` records the arm-level linear predictor as a deterministic (``arm_eta``),
+    for checking the numpy implementation; the saved posterior does not need it.
+    """
     config = config or ModelConfig()
     pri = config.priors
     arms = data.arms
@@ -101,6 +107,9 @@ def build_model(data: ModelData, config: ModelConfig | None = None) -> pm.Model:
             + cps[arms.cps_band] * data.regimen_pd1[arms.regimen][:, None]
             + her2_low * (arms.her2_low * data.regimen_her2[arms.regimen])[:, None]
         )
+        if keep_arm_eta:
+            model.add_coord("arm", data.arms.label)
+            pm.Deterministic("arm_eta", eta, dims=("arm", "outcome"))
         _survival_likelihoods(data, config, eta)
         _binomial_likelihood(data, config, eta)
     return model

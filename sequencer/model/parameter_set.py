@@ -16,7 +16,8 @@ import arviz as az
 import numpy as np
 
 from sequencer import __version__
-from sequencer.bayes.data import OUTCOMES
+from sequencer.bayes.config import ModelConfig
+from sequencer.bayes.data import OUTCOMES, build_model_data
 from sequencer.bayes.predict import PosteriorArrays, expit, linear_predictor
 from sequencer.errors import NotInformedError
 from sequencer.evidence.load import EvidenceBase
@@ -32,20 +33,25 @@ POPULATIONS: tuple[tuple[str, str], ...] = (
 Quantity = Literal["pfs_hazard", "os_hazard", "orr", "grade3_ae"]
 
 
-def informed_cells(evidence: EvidenceBase, regimens: tuple[str, ...]) -> tuple[np.ndarray, dict]:
-    """(regimen, line) mask of cells with evidence or an explicit borrowing rule, and the rule
-    text of each borrowed cell."""
-    lines_with_data = evidence.informed_lines()
-    mask = np.zeros((len(regimens), len(LINES)), dtype=bool)
+def informed_cells(
+    evidence: EvidenceBase, regimens: tuple[str, ...], median_event_fraction: float
+) -> tuple[np.ndarray, dict]:
+    """(regimen, line, outcome) mask of cells that a used observation informs or that an explicit
+    borrowing rule covers, and the rule text of each borrowed (regimen, line)."""
+    data = build_model_data(evidence, median_event_fraction)
+    cells = data.informed_cells()
+    mask = np.zeros((len(regimens), len(LINES), len(OUTCOMES)), dtype=bool)
+    for i, regimen in enumerate(regimens):
+        for j, line in enumerate(LINES):
+            for o, outcome in enumerate(OUTCOMES):
+                mask[i, j, o] = (regimen, line, outcome) in cells
     borrowed: dict[tuple[str, int], str] = {}
     for i, regimen in enumerate(regimens):
-        own = lines_with_data.get(regimen, set())
-        for j, line in enumerate(LINES):
-            if line in own:
-                mask[i, j] = True
         for rule in evidence.catalogue.regimens[regimen].borrowing:
-            if rule.from_line in own and rule.to_line not in own:
-                mask[i, LINES.index(rule.to_line)] = True
+            source = mask[i, LINES.index(rule.from_line)]
+            target = LINES.index(rule.to_line)
+            if source.any() and not mask[i, target].any():
+                mask[i, target] = source
                 borrowed[(regimen, rule.to_line)] = (
                     f"{rule.rule} from line {rule.from_line}: {rule.reason}"
                 )
@@ -62,7 +68,7 @@ class PosteriorParameters:
     orr: np.ndarray
     grade3_ae: np.ndarray
     weibull_shape: np.ndarray | None  # (draw, endpoint) or None (exponential)
-    informed: np.ndarray  # (regimen, line)
+    informed: np.ndarray  # (regimen, line, outcome)
     borrowed: dict[tuple[str, int], str]
     provenance: dict[str, str] = field(default_factory=dict)
 
@@ -82,17 +88,18 @@ class PosteriorParameters:
                     eta[:, i, j, k] = linear_predictor(
                         post, evidence.catalogue, regimen, line, cps=cps, her2=her2
                     )
-        informed, borrowed = informed_cells(evidence, regimens)
-        blank = ~informed[None, :, :, None]
+        attrs = idata.posterior.attrs
+        config = ModelConfig.model_validate_json(attrs["model_config_json"])
+        informed, borrowed = informed_cells(evidence, regimens, config.median_event_fraction)
         values = {
             "pfs_hazard": np.exp(eta[..., 0]),
             "os_hazard": np.exp(eta[..., 1]),
             "orr": expit(eta[..., 2]),
             "grade3_ae": expit(eta[..., 3]),
         }
-        for array in values.values():
+        for o, array in enumerate(values.values()):
+            blank = ~informed[None, :, :, None, o]
             array[np.broadcast_to(blank, array.shape)] = np.nan
-        attrs = idata.posterior.attrs
         provenance = {
             "sequencer_version": __version__,
             "evidence_sha256": str(attrs.get("evidence_sha256", "")),
@@ -100,6 +107,9 @@ class PosteriorParameters:
             "likelihood": str(attrs.get("likelihood", "")),
             "seed": str(attrs.get("seed", "")),
         }
+        for regimen in regimens:
+            trials = evidence.catalogue.regimens[regimen].informed_by
+            provenance[f"trials:{regimen}"] = ", ".join(trials)
         return cls(
             regimens, **values, weibull_shape=post.weibull_shape, informed=informed,
             borrowed=borrowed, provenance=provenance,
@@ -134,13 +144,16 @@ class ParameterSet:
     orr: np.ndarray
     grade3_ae: np.ndarray
     weibull_shape: np.ndarray | None
-    informed: np.ndarray
+    informed: np.ndarray  # (regimen, line, outcome)
     borrowed: dict[tuple[str, int], str]
     draw: int | str
     provenance: dict[str, str] = field(default_factory=dict)
 
-    def index(self, regimen: str, line: int, her2: str = "positive", cps: str = "all"):
+    def index(self, quantity: Quantity, regimen: str, line: int, her2: str = "positive",
+              cps: str = "all"):
         """Array index of a cell; raises when the cell is not informed by evidence or a rule."""
+        if quantity not in _QUANTITIES:
+            raise ValueError(f"quantity must be one of {_QUANTITIES}, got {quantity!r}")
         if regimen not in self.regimens:
             raise NotInformedError(
                 f"regimen '{regimen}' has no evidence in the fitted network; regimens with "
@@ -151,15 +164,18 @@ class ParameterSet:
         if (her2, cps) not in POPULATIONS:
             raise ValueError(f"population (her2, cps) must be one of {POPULATIONS}, got {(her2, cps)}")
         i, j = self.regimens.index(regimen), LINES.index(line)
-        if not self.informed[i, j]:
+        if not self.informed[i, j, _QUANTITIES.index(quantity)]:
             raise NotInformedError(
-                f"regimen '{regimen}' at line {line} is not informed by any trial and "
-                f"priors/regimens.yaml declares no borrowing rule for it"
+                f"{quantity} of regimen '{regimen}' at line {line} is not informed by any trial "
+                f"(trials: {self.trials_for(regimen)}) and priors/regimens.yaml declares no "
+                f"borrowing rule for it"
             )
         return i, j, POPULATIONS.index((her2, cps))
 
+    def trials_for(self, regimen: str) -> str:
+        return self.provenance.get(f"trials:{regimen}", "none")
+
     def value(self, quantity: Quantity, regimen: str, line: int, her2: str = "positive",
               cps: str = "all") -> float:
-        if quantity not in _QUANTITIES:
-            raise ValueError(f"quantity must be one of {_QUANTITIES}, got {quantity!r}")
-        return float(getattr(self, quantity)[self.index(regimen, line, her2, cps)])
+        """One quantity (hazard per month, or probability) for a regimen, line and population."""
+        return float(getattr(self, quantity)[self.index(quantity, regimen, line, her2, cps)])

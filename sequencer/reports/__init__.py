@@ -1,0 +1,1 @@
+"""Text reports built from the stages' outputs."""

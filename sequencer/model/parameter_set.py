@@ -178,4 +178,5 @@ class ParameterSet:
     def value(self, quantity: Quantity, regimen: str, line: int, her2: str = "positive",
               cps: str = "all") -> float:
         """One quantity (hazard per month, or probability) for a regimen, line and population."""
-        return float(getattr(self, quantity)[self.index(quantity, regimen, line, her2, cps)])
+        cell = self.index(quantity, regimen, line, her2, cps)  # validates before any lookup
+        return float(getattr(self, quantity)[cell])

@@ -1,0 +1,72 @@
+"""Saving and loading posteriors: atomic writes, provenance hashes, refusal of stale files."""
+
+from __future__ import annotations
+
+import shutil
+
+import arviz as az
+import numpy as np
+import pytest
+
+from sequencer import __version__
+from sequencer.bayes.config import ModelConfig
+from sequencer.bayes.diagnostics import ESS_MIN, RHAT_MAX, diagnose
+from sequencer.bayes.fit import load_posterior, save_posterior
+from sequencer.errors import PosteriorMismatchError, StageError
+from sequencer.evidence.load import DEFAULT_PRIORS_DIR, load_evidence
+
+
+def test_committed_posterior_matches_evidence_and_passes_diagnostics(committed_posterior):
+    """The committed priors/posterior.nc is current (hashes match) and meets the thresholds
+    of issue 2: rank R-hat < 1.01, bulk and tail ESS >= 400, no divergences, 4 chains."""
+    diag = diagnose(committed_posterior)
+    assert diag.chains >= 4
+    assert diag.worst["max_rhat"] < RHAT_MAX
+    assert diag.worst["min_ess_bulk"] >= ESS_MIN and diag.worst["min_ess_tail"] >= ESS_MIN
+    assert diag.divergences == 0
+    assert committed_posterior.posterior.attrs["seed"] == 2026
+
+
+def test_stale_posterior_is_refused_with_the_command_to_run(priors_copy, tmp_path):
+    posterior = tmp_path / "posterior.nc"
+    shutil.copy(DEFAULT_PRIORS_DIR / "posterior.nc", posterior)
+    toga = priors_copy / "evidence" / "toga.yaml"
+    toga.write_text(toga.read_text() + "\n# edited\n")
+    changed = load_evidence(priors_copy)
+    with pytest.raises(PosteriorMismatchError, match="evidence.*run `sequencer fit --seed 2026`"):
+        load_posterior(posterior, changed, ModelConfig())
+    with pytest.raises(PosteriorMismatchError, match="model config"):
+        load_posterior(DEFAULT_PRIORS_DIR / "posterior.nc", load_evidence(), ModelConfig(likelihood="weibull"))
+    with pytest.raises(StageError, match="no fitted posterior; run `sequencer fit"):
+        load_posterior(tmp_path / "missing.nc", changed)
+
+
+def test_corrupt_file_is_refused(tmp_path, evidence):
+    bad = tmp_path / "posterior.nc"
+    bad.write_bytes(b"not a netcdf file")
+    with pytest.raises(PosteriorMismatchError, match="not a readable posterior"):
+        load_posterior(bad, evidence)
+
+
+def test_save_is_atomic_and_round_trips(tmp_path, committed_posterior, evidence):
+    target = tmp_path / "out" / "posterior.nc"
+    save_posterior(committed_posterior, target)
+    again = load_posterior(target, evidence, ModelConfig())
+    np.testing.assert_array_equal(again.posterior["mu"].values, committed_posterior.posterior["mu"].values)
+    assert again.posterior.attrs["sequencer_version"] == __version__
+
+    class Boom(RuntimeError):
+        pass
+
+    broken = az.InferenceData(posterior=committed_posterior.posterior)
+
+    def explode(*_args, **_kwargs):
+        raise Boom
+
+    broken.to_netcdf = explode  # a failing writer must leave neither target nor temp file
+    fresh = tmp_path / "fresh" / "posterior.nc"
+    with pytest.raises(Boom):
+        from sequencer.io import write_atomic
+
+        write_atomic(fresh, lambda p: explode(p))
+    assert not fresh.exists() and list(fresh.parent.iterdir()) == []

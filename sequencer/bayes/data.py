@@ -306,7 +306,7 @@ class _Builder:
                 total = arm.orr.evaluable or arm.n
                 count = arm.orr.responders
                 if count is None:
-                    count = int(round(arm.orr.proportion * total))
+                    count = round(arm.orr.proportion * total)
                 label.append(f"{record.trial}:{arm.id}:orr")
                 k.append(count), n.append(total), outcome.append(2), arm_idx.append(row)
                 all_cause.append(0.0), trial_name.append(record.trial)
@@ -314,7 +314,7 @@ class _Builder:
                 self.unused.append(f"grade>=3 AE {record.trial}:{arm.id}: no n")
             elif arm.grade3_ae is not None:
                 label.append(f"{record.trial}:{arm.id}:ae")
-                k.append(int(round(arm.grade3_ae.proportion * arm.n))), n.append(arm.n)
+                k.append(round(arm.grade3_ae.proportion * arm.n)), n.append(arm.n)
                 outcome.append(3), arm_idx.append(row)
                 all_cause.append(1.0 if arm.grade3_ae.definition == "all-cause" else 0.0)
                 trial_name.append(record.trial)

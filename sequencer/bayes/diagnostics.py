@@ -55,10 +55,10 @@ class Diagnostics:
     def report(self) -> str:
         w = self.worst
         lines = [
-            f"chains {self.chains} x draws {self.draws}: max rank R-hat {w['max_rhat']:.4f} "
+            (f"chains {self.chains} x draws {self.draws}: max rank R-hat {w['max_rhat']:.4f} "
             f"(< {RHAT_MAX}), min bulk ESS {w['min_ess_bulk']:.0f}, min tail ESS "
             f"{w['min_ess_tail']:.0f} (>= {ESS_MIN}), divergences {self.divergences}, "
-            f"min BFMI {w['min_bfmi']:.2f}"
+            f"min BFMI {w['min_bfmi']:.2f}")
         ]
         for p in self.failing:
             lines.append(

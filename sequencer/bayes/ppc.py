@@ -166,6 +166,7 @@ def forest_plot(rows: list[CheckRow], path: str | Path, title: str) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import ticker
 
     panels = [("median", "median (months, log scale)"), ("hr", "hazard ratio (log scale)")]
     sizes = [max(1, sum(r.kind == k and r.inside is not None for r in rows)) for k, _ in panels]
@@ -180,6 +181,8 @@ def forest_plot(rows: list[CheckRow], path: str | Path, title: str) -> Path:
             ax.plot(r.reported, y, "o", color="tab:green" if r.inside else "tab:red", ms=4)
         ax.set_yticks(ys, [f"{r.trial} {r.label[:40]} {r.endpoint}" for r in subset], fontsize=6)
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ticker.ScalarFormatter())
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
         ax.set_xlabel(xlabel)
         if kind == "hr":
             ax.axvline(1.0, color="0.8", lw=1, zorder=0)

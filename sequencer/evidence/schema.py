@@ -93,9 +93,11 @@ class Response(_Strict):
 
     @model_validator(mode="after")
     def _counts_agree(self) -> Response:
-        if self.responders is not None and self.evaluable is not None:
-            if self.responders > self.evaluable:
-                raise ValueError("responders exceed evaluable patients")
+        if (
+            self.responders is not None and self.evaluable is not None
+            and self.responders > self.evaluable
+        ):
+            raise ValueError("responders exceed evaluable patients")
         return self
 
 

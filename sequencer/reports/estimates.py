@@ -86,8 +86,8 @@ def format_estimates(rows: list[EstimateRow], provenance: dict[str, str]) -> str
         f"{'median OS, mo':<18} {'ORR':<15} {'grade>=3 AE':<15} trials"
     )
     out = [
-        "Line-specific posterior estimates (posterior median and 95% credible interval; typical "
-        "trial population)",
+        ("Line-specific posterior estimates (posterior median and 95% credible interval; typical "
+        "trial population)"),
         head,
         "-" * len(head),
     ]

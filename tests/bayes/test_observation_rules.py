@@ -10,8 +10,10 @@ from lifelines.utils import median_survival_times
 from sequencer.bayes.data import build_model_data, contrast_se, median_se
 from sequencer.evidence.schema import Arm, Contrast
 
+RATE = np.log(2) / 8.0  # exponential with an 8-month median
 
-def _simulate_arm(rng, n=250, rate=np.log(2) / 8.0, accrual=24.0, cut=48.0):
+
+def _simulate_arm(rng, n=250, rate=RATE, accrual=24.0, cut=48.0):
     entry = rng.uniform(0, accrual, n)
     t = rng.exponential(1 / rate, n)
     follow = cut - entry
@@ -78,3 +80,38 @@ def test_real_evidence_covariances(evidence):
     assert data.hrs.cov[i, k] == 0.0
     # Observations that cannot be weighed are listed, not silently dropped.
     assert any("Afatinib" in u for u in data.unused)
+
+
+def test_multi_arm_contrasts_covary_through_the_shared_arm():
+    """Contrasts of a three-arm trial: each log-HR is a difference of independent arm log-rate
+    estimates with Var(ln rate) = 1/d, so two contrasts covary by +1/d of the shared arm when it
+    is on the same side of both and by -1/d when it changes side."""
+    from sequencer.evidence.catalogue import Catalogue
+    from sequencer.evidence.load import EvidenceBase
+    from sequencer.evidence.schema import TrialRecord
+
+    record = TrialRecord.model_validate({
+        "trial": "THREE", "phase": "3", "design": "randomised", "line": 2, "region": "global",
+        "citation": {"authors": "test", "journal": "none", "year": 2026},
+        "arms": [
+            {"id": "a", "regimen": "ra", "n": 200, "os": {"median": 9.0, "events": 150}},
+            {"id": "b", "regimen": "rb", "n": 200, "os": {"median": 8.0, "events": 160}},
+            {"id": "c", "regimen": "rc", "n": 200, "os": {"median": 7.0, "events": 170}},
+        ],
+        "contrasts": [
+            {"endpoint": "os", "experimental": "a", "reference": "c", "hr": 0.8, "lower": 0.64, "upper": 1.0},
+            {"endpoint": "os", "experimental": "b", "reference": "c", "hr": 0.9, "lower": 0.72, "upper": 1.12},
+            {"endpoint": "os", "experimental": "b", "reference": "a", "hr": 1.12, "lower": 0.9, "upper": 1.4},
+        ],
+    })
+    catalogue = Catalogue.model_validate({
+        "effect_classes": {"chemotherapy": "ref"},
+        "regimens": {r: {"name": r, "drugs": [r], "drug_classes": ["chemotherapy"],
+                         "effect_class": "chemotherapy", "informed_by": ["THREE"]}
+                     for r in ("ra", "rb", "rc")},
+    })
+    data = build_model_data(EvidenceBase((record,), catalogue, (), "three"))
+    cov = data.hrs.cov
+    assert cov[0, 1] == pytest.approx(1 / 170)   # a-c and b-c: c is the reference of both
+    assert cov[0, 2] == pytest.approx(-1 / 150)  # a-c and b-a: a changes side
+    assert cov[1, 2] == pytest.approx(1 / 160)   # b-c and b-a: b is experimental in both

@@ -20,8 +20,9 @@ Observation rules (DESIGN.md section 2; written here because this is where they 
   estimate is the inverse-variance mix of the subgroup and its complement). The same nesting
   rule applies to log-medians of one regimen in nested populations.
 * Binomial outcomes (ORR, grade >= 3 AE): responders = the published count, else
-  ``round(proportion * evaluable)`` (``n`` when evaluable is absent). Subgroup arms are not
-  used when the trial reports the whole population for the same regimen (no double counting).
+  ``round(proportion * evaluable)`` (``n`` when evaluable is absent). A CPS subgroup's count is
+  not used when the trial reports the same outcome for the whole population of the same
+  regimen (no double counting).
 """
 
 from __future__ import annotations
@@ -297,9 +298,14 @@ class _Builder:
     def binomial(self) -> BinomialObs:
         label, k, n, outcome, arm_idx, all_cause, trial_name = [], [], [], [], [], [], []
         for row, (record, arm) in enumerate(self.arm_rows):
-            if any(other.regimen == arm.regimen and _is_nested(arm, other)
-                   and other.population.cps == "all" for other in record.arms):
-                continue  # a CPS subgroup of a reported whole population: no double counting
+            # A CPS subgroup whose whole population reports the same outcome would count the
+            # same patients twice: only the whole population is used then.
+            wholes = [o for o in record.arms if o.regimen == arm.regimen and _is_nested(arm, o)
+                      and o.population.cps == "all"]
+            if any(o.orr is not None for o in wholes):
+                arm = arm.model_copy(update={"orr": None})
+            if any(o.grade3_ae is not None for o in wholes):
+                arm = arm.model_copy(update={"grade3_ae": None})
             if arm.orr is not None and not (arm.orr.evaluable or arm.n):
                 self.unused.append(f"ORR {record.trial}:{arm.id}: no n or evaluable count")
             elif arm.orr is not None:

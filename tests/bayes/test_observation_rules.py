@@ -115,3 +115,13 @@ def test_multi_arm_contrasts_covary_through_the_shared_arm():
     assert cov[0, 1] == pytest.approx(1 / 170)   # a-c and b-c: c is the reference of both
     assert cov[0, 2] == pytest.approx(-1 / 150)  # a-c and b-a: a changes side
     assert cov[1, 2] == pytest.approx(1 / 160)   # b-c and b-a: b is experimental in both
+
+
+def test_subgroup_binomial_used_only_when_the_whole_population_lacks_it(evidence):
+    """KEYNOTE-811 reports ORR only in the CPS >= 1 subgroup, so those counts are used;
+    73% and 58% of 298 and 296 patients (as published) give 218 and 172 responders."""
+    data = build_model_data(evidence)
+    binomial = dict(zip(data.binomial.label, zip(data.binomial.k, data.binomial.n, strict=True),
+                        strict=True))
+    assert binomial["KEYNOTE-811:pembro_cps1:orr"] == (218, 298)
+    assert binomial["KEYNOTE-811:placebo_cps1:orr"] == (172, 296)

@@ -128,18 +128,17 @@ def coverage(rows: list[CheckRow]) -> tuple[int, int]:
 
 
 def format_table(rows: list[CheckRow]) -> str:
-    head = f"{'trial':<22} {'obs':<48} {'ep':<4} {'reported':>8} {'95% predictive':>17}  in"
+    head = (f"{'trial':<22} {'observation (medians in months)':<48} {'ep':<4} {'reported':>8} "
+            f"{'95% predictive':>17}  in")
     lines = [head, "-" * len(head)]
     for r in rows:
-        unit = "" if r.kind == "hr" else " mo"
         name = ("HR " if r.kind == "hr" else "median ") + r.label
         if r.inside is None:
             interval, flag = "not assessable", "-"
         else:
             interval, flag = f"{r.lower:7.2f}-{r.upper:<7.2f}", "yes" if r.inside else "NO"
         lines.append(
-            f"{r.trial:<22} {name[:48]:<48} {r.endpoint:<4} {r.reported:>8.2f} {interval:>17}"
-            f"  {flag}{unit if r.kind != 'hr' else ''}"
+            f"{r.trial:<22} {name[:48]:<48} {r.endpoint:<4} {r.reported:>8.2f} {interval:>17}  {flag}"
         )
     inside, total = coverage(rows)
     lines.append(

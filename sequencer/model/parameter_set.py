@@ -59,18 +59,23 @@ def informed_cells(
 
 
 @dataclass(frozen=True)
-class PosteriorParameters:
-    """All draws at once: arrays shaped (draw, regimen, line, population)."""
+class _ParameterArrays:
+    """Fields shared by all draws (leading draw axis) and one draw (no draw axis)."""
 
     regimens: tuple[str, ...]
-    pfs_hazard: np.ndarray
-    os_hazard: np.ndarray
+    pfs_hazard: np.ndarray  # per month
+    os_hazard: np.ndarray  # per month
     orr: np.ndarray
     grade3_ae: np.ndarray
-    weibull_shape: np.ndarray | None  # (draw, endpoint) or None (exponential)
+    weibull_shape: np.ndarray | None  # (endpoint,) per draw; None for the exponential model
     informed: np.ndarray  # (regimen, line, outcome)
     borrowed: dict[tuple[str, int], str]
     provenance: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PosteriorParameters(_ParameterArrays):
+    """All draws at once: arrays shaped (draw, regimen, line, population)."""
 
     @property
     def n_draws(self) -> int:
@@ -135,19 +140,10 @@ _QUANTITIES: tuple[Quantity, ...] = ("pfs_hazard", "os_hazard", "orr", "grade3_a
 
 
 @dataclass(frozen=True)
-class ParameterSet:
+class ParameterSet(_ParameterArrays):
     """One draw: arrays shaped (regimen, line, population)."""
 
-    regimens: tuple[str, ...]
-    pfs_hazard: np.ndarray
-    os_hazard: np.ndarray
-    orr: np.ndarray
-    grade3_ae: np.ndarray
-    weibull_shape: np.ndarray | None
-    informed: np.ndarray  # (regimen, line, outcome)
-    borrowed: dict[tuple[str, int], str]
-    draw: int | str
-    provenance: dict[str, str] = field(default_factory=dict)
+    draw: int | str = "mean"
 
     def index(self, quantity: Quantity, regimen: str, line: int, her2: str = "positive",
               cps: str = "all"):

@@ -23,7 +23,3 @@ class PosteriorMismatchError(StageError):
 
 class NotInformedError(SequencerError):
     """A (regimen, line) has no evidence and the catalogue declares no borrowing rule for it."""
-
-
-class DiagnosticsWarning(UserWarning):
-    """Sampler diagnostics fail a threshold (R-hat, ESS, divergences, BFMI)."""

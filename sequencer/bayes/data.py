@@ -98,7 +98,6 @@ class ModelData:
     medians: GaussianObs
     hrs: GaussianObs
     binomial: BinomialObs
-    informed: dict[str, set[int]] = field(default_factory=dict)
     unused: list[str] = field(default_factory=list)
 
     def informed_cells(self) -> set[tuple[str, int, str]]:
@@ -354,6 +353,5 @@ def build_model_data(evidence: EvidenceBase, median_event_fraction: float = 0.6)
         medians=medians,
         hrs=hrs,
         binomial=binomial,
-        informed=evidence.informed_lines(),
         unused=builder.unused,
     )

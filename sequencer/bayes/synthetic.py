@@ -9,7 +9,6 @@ contrast's HR with CI ``exp(+/- 1.96 * sqrt(1/d1 + 1/d2))``.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,13 +17,6 @@ from sequencer.evidence.load import EvidenceBase
 from sequencer.evidence.schema import TrialRecord
 
 Z975 = 1.959963984540054
-
-
-@dataclass(frozen=True)
-class SyntheticTruth:
-    """True log-hazards per (regimen, line) and endpoint used to simulate the network."""
-
-    log_hazard: dict[tuple[str, int, str], float]
 
 
 def _catalogue(regimen_classes: dict[str, str]) -> Catalogue:

@@ -42,14 +42,6 @@ class EvidenceBase:
         digest = hashlib.sha256(f"{self.sha256}-without-{held.trial}".encode()).hexdigest()
         return EvidenceBase(kept, self.catalogue, self.files, digest)
 
-    def informed_lines(self) -> dict[str, set[int]]:
-        """regimen id -> lines at which at least one arm used it."""
-        lines: dict[str, set[int]] = {}
-        for record in self.trials:
-            for arm in record.arms:
-                lines.setdefault(arm.regimen, set()).add(record.line)
-        return lines
-
 
 def _hash_files(paths: list[Path]) -> str:
     digest = hashlib.sha256()

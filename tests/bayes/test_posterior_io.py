@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 
-import arviz as az
 import numpy as np
 import pytest
 
@@ -14,6 +13,7 @@ from sequencer.bayes.diagnostics import ESS_MIN, RHAT_MAX, diagnose
 from sequencer.bayes.fit import load_posterior, save_posterior
 from sequencer.errors import PosteriorMismatchError, StageError
 from sequencer.evidence.load import DEFAULT_PRIORS_DIR, load_evidence
+from sequencer.io import write_atomic
 
 
 def test_committed_posterior_matches_evidence_and_passes_diagnostics(committed_posterior):
@@ -55,18 +55,16 @@ def test_save_is_atomic_and_round_trips(tmp_path, committed_posterior, evidence)
     np.testing.assert_array_equal(again.posterior["mu"].values, committed_posterior.posterior["mu"].values)
     assert again.posterior.attrs["sequencer_version"] == __version__
 
+
+def test_a_failing_write_leaves_nothing_behind(tmp_path):
     class Boom(RuntimeError):
         pass
 
-    broken = az.InferenceData(posterior=committed_posterior.posterior)
-
-    def explode(*_args, **_kwargs):
+    def half_write(path):
+        path.write_bytes(b"partial")
         raise Boom
 
-    broken.to_netcdf = explode  # a failing writer must leave neither target nor temp file
-    fresh = tmp_path / "fresh" / "posterior.nc"
+    target = tmp_path / "fresh" / "posterior.nc"
     with pytest.raises(Boom):
-        from sequencer.io import write_atomic
-
-        write_atomic(fresh, lambda p: explode(p))
-    assert not fresh.exists() and list(fresh.parent.iterdir()) == []
+        write_atomic(target, half_write)
+    assert not target.exists() and list(target.parent.iterdir()) == []

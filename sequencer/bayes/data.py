@@ -11,6 +11,9 @@ Observation rules (DESIGN.md section 2; written here because this is where they 
 * log-HR: ``y = ln(HR)``, SE ``(ln U - ln L) / (2 z)`` with ``z`` the normal quantile of the
   published CI level (1.96 for 95%); else from a two-sided p-value, ``|ln HR| / z(1 - p/2)``
   (Tierney et al., Trials 2007); else the contrast is not used.
+* Simplification: an arm's log-median and a log-HR of the same trial come from the same
+  patients but are treated as independent (their correlation is not reported); the HR carries
+  the comparative information and the trial effect absorbs shared population differences.
 * An observation the rules cannot weigh (no CI, events or n) is not used; ``ModelData.unused``
   lists every such observation with the reason, and the fit report prints it.
 * Correlation within a trial: two contrasts sharing an arm (multi-arm trials) covary by the

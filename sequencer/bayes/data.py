@@ -196,27 +196,22 @@ class _Builder:
         cat = evidence.catalogue
         classes = sorted({cat.regimens[r].effect_class for r in used} - {"chemotherapy"})
         self.effect_classes = ["chemotherapy", *classes]
-        self.arm_rows: list[tuple[TrialRecord, Arm]] = []
+        # One row per arm record, in file order: every observation block indexes into this.
+        self.arm_rows: list[tuple[TrialRecord, Arm]] = [
+            (record, arm) for record in evidence.trials for arm in record.arms
+        ]
         self.unused: list[str] = []
 
     def arm_table(self) -> ArmTable:
-        rows = {"label": [], "trial": [], "regimen": [], "line": [], "cps": [], "low": []}
-        for t_idx, record in enumerate(self.evidence.trials):
-            for arm in record.arms:
-                self.arm_rows.append((record, arm))
-                rows["label"].append(f"{record.trial}:{arm.id}")
-                rows["trial"].append(t_idx)
-                rows["regimen"].append(self.regimens.index(arm.regimen))
-                rows["line"].append(line_index(record.line))
-                rows["cps"].append(CPS_BANDS.index(arm.population.cps))
-                rows["low"].append(1.0 if arm.population.her2 == "low" else 0.0)
+        trial_index = {id(record): k for k, record in enumerate(self.evidence.trials)}
+        rows = self.arm_rows
         return ArmTable(
-            label=rows["label"],
-            trial=np.array(rows["trial"], dtype=int),
-            regimen=np.array(rows["regimen"], dtype=int),
-            line=np.array(rows["line"], dtype=int),
-            cps_band=np.array(rows["cps"], dtype=int),
-            her2_low=np.array(rows["low"]),
+            label=[f"{record.trial}:{arm.id}" for record, arm in rows],
+            trial=np.array([trial_index[id(record)] for record, _ in rows], dtype=int),
+            regimen=np.array([self.regimens.index(arm.regimen) for _, arm in rows], dtype=int),
+            line=np.array([line_index(record.line) for record, _ in rows], dtype=int),
+            cps_band=np.array([CPS_BANDS.index(arm.population.cps) for _, arm in rows], dtype=int),
+            her2_low=np.array([1.0 if arm.population.her2 == "low" else 0.0 for _, arm in rows]),
         )
 
     def medians(self) -> GaussianObs:

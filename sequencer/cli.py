@@ -203,5 +203,8 @@ def ppc_command(
     typer.echo(ppc.format_table(ppc.posterior_predictive_check(idata, ev, config, seed)))
 
 
+from sequencer import cli_solve  # noqa: F401  (registers solve and explain)
+
+
 def main() -> None:  # pragma: no cover - console entry
     sys.exit(app())

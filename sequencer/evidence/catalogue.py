@@ -12,6 +12,16 @@ from sequencer.errors import EvidenceError
 from sequencer.evidence.formatting import format_validation_error
 
 BorrowRule = Literal["same_regimen_adjacent_line"]
+Her2Status = Literal["positive", "low", "negative"]
+CpsBand = Literal["<1", "1-9", ">=10"]
+Mechanism = Literal["met_amp", "fgfr2_amp", "pi3k", "erbb2_mut"]
+Contraindication = Literal["ild", "neuropathy", "cardiac"]
+EvidenceLevel = Literal["guideline", "phase3", "phase2", "early"]
+HER2_STATUSES: tuple[str, ...] = ("positive", "low", "negative")
+CPS_BANDS: tuple[str, ...] = ("<1", "1-9", ">=10")
+MECHANISMS: tuple[str, ...] = ("met_amp", "fgfr2_amp", "pi3k", "erbb2_mut")
+CONTRAINDICATIONS: tuple[str, ...] = ("ild", "neuropathy", "cardiac")
+MAX_LINE = 4
 
 
 class Borrowing(BaseModel):
@@ -30,6 +40,20 @@ class Borrowing(BaseModel):
         return self
 
 
+class Requirements(BaseModel):
+    """Biomarker state a patient must have for the regimen to be eligible."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    her2: list[Her2Status] = list(HER2_STATUSES)
+    cps: list[CpsBand] = list(CPS_BANDS)
+    msi_high_overrides_cps: bool = Field(
+        default=False, description="MSI-high tumours are eligible whatever their CPS"
+    )
+    alteration: Mechanism | None = Field(
+        default=None, description="a known (tested) alteration the regimen is directed at"
+    )
+
+
 class Regimen(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     id: str
@@ -41,6 +65,43 @@ class Regimen(BaseModel):
         default_factory=list, description="trial ids whose arms use this regimen"
     )
     borrowing: list[Borrowing] = []
+    # Decision-model fields. A regimen with no `lines` is an evidence-only record, never an action.
+    lines: list[int] = Field(default_factory=list, description="lines at which it may be given")
+    requires: Requirements = Requirements()
+    creates: list[Contraindication] = Field(
+        default_factory=list, description="contraindications it may cause (rates in parameters)"
+    )
+    excluded_by: list[Contraindication] = []
+    evidence_level: EvidenceLevel = "early"
+    primary_endpoint_met: bool | None = Field(
+        default=None, description="for phase III backing: did the pivotal trial meet it"
+    )
+    evidence_note: str = ""
+    investigational: bool = Field(
+        default=False, description="mechanism-directed option whose efficacy is an assumption"
+    )
+    efficacy: Literal["posterior", "parameters", "supportive"] = "posterior"
+
+    @model_validator(mode="after")
+    def _decision_fields(self) -> Regimen:
+        bad = [line for line in self.lines if not 1 <= line <= MAX_LINE]
+        if bad:
+            raise ValueError(f"lines: {bad} outside 1..{MAX_LINE}")
+        if self.evidence_level == "phase3" and self.primary_endpoint_met is None and self.lines:
+            raise ValueError("primary_endpoint_met: required (true/false) for a phase3 regimen")
+        if self.investigational and self.efficacy != "parameters":
+            raise ValueError("efficacy: an investigational regimen takes its efficacy from "
+                             "priors/parameters.yaml ('parameters')")
+        return self
+
+    @property
+    def standard(self) -> bool:
+        """Guideline-backed, or backed by a phase III trial that met its primary endpoint."""
+        if self.investigational:
+            return False
+        return self.evidence_level == "guideline" or (
+            self.evidence_level == "phase3" and bool(self.primary_endpoint_met)
+        )
 
 
 class Catalogue(BaseModel):

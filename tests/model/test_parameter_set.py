@@ -43,7 +43,10 @@ def test_all_informed_values_are_valid(params):
 def test_uninformed_cells_raise_and_say_why(params):
     mean = params.draw("mean")
     with pytest.raises(NotInformedError, match="no borrowing rule"):
-        mean.value("os_hazard", "ramucirumab_paclitaxel", 3)  # DESTINY-Gastric04 is line 2 only
+        mean.value("os_hazard", "trastuzumab_emtansine", 3)  # GATSBY is line 2 only
+    # ramucirumab + paclitaxel at line 3 is allowed only by the catalogue's explicit rule
+    assert mean.value("os_hazard", "ramucirumab_paclitaxel", 3) > 0
+    assert "same_regimen_adjacent_line from line 2" in mean.borrowed[("ramucirumab_paclitaxel", 3)]
     with pytest.raises(NotInformedError, match="pfs_hazard of regimen 'lapatinib'"):
         mean.value("pfs_hazard", "lapatinib", 1)  # SWOG S0413 reported OS, not PFS
     with pytest.raises(NotInformedError, match="no evidence in the fitted network"):

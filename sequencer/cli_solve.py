@@ -1,0 +1,175 @@
+"""``sequencer solve`` and ``sequencer explain``: the decision model on the command line."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sequencer.cli import PriorsDir, _default_priors, _fail, app
+from sequencer.errors import SequencerError
+
+
+class ObjectiveChoice(str, Enum):
+    ly = "ly"
+    qaly = "qaly"
+    nmb = "nmb"
+
+
+class MethodChoice(str, Enum):
+    auto = "auto"
+    backward = "backward"
+    lp = "lp"
+
+
+ObjectiveOpt = Annotated[ObjectiveChoice, typer.Option(help="life-years, QALYs or net monetary benefit")]
+WtpOpt = Annotated[float, typer.Option("--wtp", help="willingness to pay per QALY (nmb objective)")]
+DiscountOpt = Annotated[
+    float | None, typer.Option(help="annual discount rate (default: parameters meta, NICE 3.5%)")
+]
+InfoOpt = Annotated[
+    str, typer.Option("--info", help="'none' or a comma list of baseline_ngs, ctdna, rebiopsy")
+]
+InvestigationalOpt = Annotated[
+    bool, typer.Option("--investigational", help="also offer phase II and investigational regimens")
+]
+MaxLinesOpt = Annotated[int, typer.Option(help="active lines before supportive care (1-4)")]
+ParametersOpt = Annotated[
+    Path | None, typer.Option("--parameters", help="parameter file (default priors/parameters.yaml)")
+]
+
+
+def _split(text: str | None) -> list[str]:
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+def _inputs(priors_dir, parameters, info, investigational, max_lines, discount):
+    from sequencer.model.load import load_sources
+    from sequencer.model.states import InformationStrategy
+
+    sources = load_sources(priors_dir or _default_priors(), parameters)
+    options = {"info": InformationStrategy.parse(info),
+               "include_investigational": investigational, "max_lines": max_lines}
+    if discount is not None:
+        options["discount_rate"] = discount
+    return sources, sources.inputs(**options)
+
+
+@app.command()
+def solve(
+    objective: ObjectiveOpt = ObjectiveChoice.qaly,
+    wtp: WtpOpt = 30000.0,
+    discount: DiscountOpt = None,
+    info: InfoOpt = "none",
+    investigational: InvestigationalOpt = False,
+    max_lines: MaxLinesOpt = 3,
+    profile: Annotated[str, typer.Option(help="'all' or a comma list of cps<1, cps1-9, cps>=10")] = "all",
+    budget_toxicity: Annotated[float | None, typer.Option(help="max expected grade>=3 AE episodes per patient")] = None,
+    budget_cost: Annotated[float | None, typer.Option(help="max discounted cost per patient")] = None,
+    budget_preset: Annotated[str | None, typer.Option(help="a preset of policies/budgets.yaml")] = None,
+    method: Annotated[MethodChoice, typer.Option(help="backward induction or the occupation LP")] = MethodChoice.auto,
+    lp_solver: Annotated[str, typer.Option(help="glop, pdlp or highs")] = "glop",
+    milp_solver: Annotated[str, typer.Option(help="scip, cp_sat or highs")] = "scip",
+    strategy: Annotated[str | None, typer.Option(help="comma list of named strategies to evaluate too")] = None,
+    tree: Annotated[bool, typer.Option("--tree", help="print the policy tree of each profile")] = False,
+    depth: Annotated[int, typer.Option(help="tree depth (lines)")] = 3,
+    table: Annotated[Path | None, typer.Option(help="write the policy table (CSV) here")] = None,
+    voi: Annotated[bool, typer.Option("--voi", help="value of information of each test strategy")] = False,
+    priors_dir: PriorsDir = None,
+    parameters: ParametersOpt = None,
+) -> None:
+    """Optimal adaptive sequence for the HER2-positive cohort (and each biomarker profile)."""
+    from sequencer.model.build import build_model, cohort_roots
+    from sequencer.reports.solve import format_solve, format_voi
+    from sequencer.solve.api import solve as run_solve
+    from sequencer.solve.objective import Budget, Objective
+    from sequencer.solve.strategies import evaluate_strategy, load_budget_preset, load_named
+    from sequencer.solve.voi import value_of_information
+
+    try:
+        goal = Objective(objective.value, wtp)
+        budget = Budget(budget_toxicity, budget_cost)
+        if budget_preset:
+            preset = load_budget_preset(budget_preset)
+            budget = Budget(budget_toxicity or preset.toxicity, budget_cost or preset.cost)
+        sources, inputs = _inputs(priors_dir, parameters, info, investigational, max_lines, discount)
+        model = build_model(inputs, cohort_roots(inputs))
+        result = run_solve(model, goal, budget, method.value, lp_solver, milp_solver)
+        policies = [result.policy]
+        if strategy:
+            full = inputs if investigational else sources.inputs(
+                info=inputs.info, include_investigational=True, max_lines=max_lines,
+                discount_rate=inputs.discount_rate)
+            full_model = model if full is inputs else build_model(full, cohort_roots(full))
+            for name in _split(strategy):
+                named = load_named(name, full.catalogue)
+                policies.append(evaluate_strategy(full_model, named, goal))
+        wanted = None if profile == "all" else _split(profile)
+        typer.echo(format_solve(result, policies, goal, budget, wanted, tree, depth))
+        if table is not None:
+            text = "".join(p.to_csv() if i == 0 else p.to_csv().split("\n", 1)[1]
+                           for i, p in enumerate(policies))
+            from sequencer.io import write_text_atomic
+
+            write_text_atomic(table, text)
+            typer.echo(f"wrote {table}")
+        if voi:
+            def make(strategy_info):
+                return sources.inputs(info=strategy_info, include_investigational=investigational,
+                                      max_lines=max_lines, discount_rate=inputs.discount_rate)
+            typer.echo(format_voi(value_of_information(make, goal), goal))
+    except (SequencerError, ValueError) as exc:
+        _fail(exc)
+
+
+@app.command()
+def explain(
+    line: Annotated[int, typer.Option(help="line about to start (1-4)")] = 1,
+    her2: Annotated[str, typer.Option(help="positive, low or negative")] = "positive",
+    cps: Annotated[str, typer.Option(help="<1, 1-9 or >=10")] = ">=10",
+    msi_high: Annotated[bool, typer.Option("--msi-high", help="MSI-high tumour")] = False,
+    known: Annotated[str, typer.Option(help="comma list of known alterations")] = "",
+    received: Annotated[str, typer.Option(help="comma list of regimens already received")] = "",
+    contraindications: Annotated[str, typer.Option(help="comma list: ild, neuropathy, cardiac")] = "",
+    progressed_on_her2: Annotated[bool, typer.Option("--progressed-on-her2", help="has progressed on anti-HER2 therapy")] = False,
+    objective: ObjectiveOpt = ObjectiveChoice.qaly,
+    wtp: WtpOpt = 30000.0,
+    discount: DiscountOpt = None,
+    info: InfoOpt = "none",
+    investigational: InvestigationalOpt = False,
+    max_lines: MaxLinesOpt = 3,
+    tree: Annotated[bool, typer.Option("--tree", help="also print the adaptive plan")] = False,
+    priors_dir: PriorsDir = None,
+    parameters: ParametersOpt = None,
+) -> None:
+    """For one patient state: every regimen at this line, its value and the parts of it."""
+    from sequencer.model.build import build_model
+    from sequencer.model.states import State
+    from sequencer.reports.solve import format_explain
+    from sequencer.solve.backward import solve_backward
+    from sequencer.solve.explain import explain_state
+    from sequencer.solve.objective import Objective
+    from sequencer.solve.policy import Policy
+
+    try:
+        goal = Objective(objective.value, wtp)
+        _, inputs = _inputs(priors_dir, parameters, info, investigational, max_lines, discount)
+        history = _split(received)
+        unknown = [r for r in history if r not in inputs.catalogue.regimens]
+        if unknown:
+            raise ValueError(f"received: {unknown} not in the catalogue; known: "
+                             f"{sorted(inputs.catalogue.regimens)}")
+        state = State(line=line, her2=her2, cps=cps, msi_high=msi_high,
+                      known=frozenset(_split(known)), received=frozenset(history),
+                      contraindications=frozenset(_split(contraindications)),
+                      resistance="assessed" if progressed_on_her2 else "pending")
+        model = build_model(inputs, {state: 1.0})
+        rows = explain_state(inputs, state, goal, model)
+        typer.echo(format_explain(state, rows, goal, inputs))
+        if tree:
+            policy = Policy.from_sweep(model, goal, solve_backward(model, goal.weights()))
+            typer.echo("\nadaptive plan:\n" + policy.tree(state, depth=3))
+    except (SequencerError, ValueError) as exc:
+        _fail(exc)

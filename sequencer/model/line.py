@@ -1,0 +1,236 @@
+"""One line of therapy in one state: its duration, how it ends, its rewards and its successors.
+
+The line ends at the first of progression, death and discontinuation for toxicity. With a
+progression-free hazard ``lp`` (per month) from the ``ParameterSet`` (adjusted for the state's
+alterations and prior exposure) and a probability ``q`` that the line stops for toxicity before
+progression (grade >= 3 AE probability x the share of those that stop treatment), the line-end
+hazard is ``l = lp / (1 - q)``: death ``f lp``, progression ``(1 - f) lp``, toxicity ``lp q/(1-q)``.
+With a continuous discount rate ``d`` per month, the discounted expected time on the line is
+``1 / (l + d)`` and each ending's discounted weight is its hazard over ``l + d``
+(the semi-Markov discounting of e.g. Puterman 1994, section 11.1).
+
+Alterations that testing has not found are carried as a belief (``hidden_belief``); the line's
+outcome is the mixture over the present/absent combinations of those alterations. The belief
+depends only on the state and the information strategy, which keeps the process Markov in the
+known state; it ignores what the length of the line itself says about the tumour (documented
+simplification).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import product
+
+import numpy as np
+
+from sequencer.evidence.catalogue import MECHANISMS
+from sequencer.model.inputs import HER2_DRUG_CLASSES, ModelInputs
+from sequencer.model.states import State
+
+REWARDS = ("ly", "qaly", "cost", "toxicity")
+
+
+@dataclass
+class LineOutcome:
+    """Rewards (discounted LY, QALY, cost; expected grade >= 3 AE episodes) and where the line
+    leads. ``successors`` maps each next state to (probability, discounted weight)."""
+
+    reward: np.ndarray
+    p_death: float
+    p_supportive: float
+    successors: dict[State, list[float]]
+    p_events: dict[str, float]
+    months: float  # expected (undiscounted) time on the line
+
+
+def hidden_belief(inputs: ModelInputs, state: State) -> dict[str, float]:
+    """Probability that each alteration is present but not known (and HER2 lost unseen)."""
+    v, info = inputs.values, inputs.info
+    s_ngs = v["testing.ngs_sensitivity"] if info.baseline_ngs else 0.0
+    s_test = inputs.test_sensitivity
+    belief: dict[str, float] = {}
+    for m in MECHANISMS:
+        if m in state.known:
+            continue
+        prior = v[f"baseline_alteration.{m}"]
+        p = prior * (1 - s_ngs) / (1 - prior * s_ngs)
+        if state.resistance == "assessed":
+            p = 1 - (1 - p) * (1 - v[f"acquisition.{m}"])
+            p = p * (1 - s_test) / (1 - p * s_test)
+        if p > 0:
+            belief[m] = p
+    if state.her2 == "positive" and state.resistance == "assessed":
+        a = v["acquisition.her2_loss"]
+        belief["her2_loss"] = a * (1 - s_test) / (1 - a * s_test)
+    return belief
+
+
+def _configs(inputs: ModelInputs, state: State, regimen: str):
+    """(weight, hazard factor, present hidden set) over the hidden alterations that matter."""
+    entry = inputs.catalogue.regimens[regimen]
+    if not inputs.her2_directed(entry):
+        return [(1.0, 1.0, frozenset())], hidden_belief(inputs, state), ()
+    belief = hidden_belief(inputs, state)
+    factor_known = 1.0
+    for m in state.known:
+        factor_known *= inputs.mechanism_factor(m, True)
+    names = list(belief)
+    configs = []
+    for flags in product((False, True), repeat=len(names)):
+        weight, factor = 1.0, factor_known
+        for name, flag in zip(names, flags):
+            weight *= belief[name] if flag else 1 - belief[name]
+            if name == "her2_loss":
+                factor *= inputs.her2_loss_factor(regimen, state.line) if flag else 1.0
+            else:
+                factor *= inputs.mechanism_factor(name, flag)
+        for name in MECHANISMS:  # alterations with no belief (prevalence 0) are absent
+            if name not in belief and name not in state.known:
+                factor *= inputs.mechanism_factor(name, False)
+        configs.append((weight, factor, frozenset(n for n, f in zip(names, flags) if f)))
+    return configs, belief, tuple(names)
+
+
+def _detections(inputs: ModelInputs, state: State, present: frozenset, belief: dict,
+                enumerated: tuple[str, ...]):
+    """Distribution of (her2 observed, newly known alterations) at the resistance event: an
+    alteration is present if it was in this combination or is acquired now; testing finds a
+    present one with the test sensitivity."""
+    v, s = inputs.values, inputs.test_sensitivity
+    per_mech = []
+    for m in MECHANISMS:
+        if m in state.known:
+            continue
+        acquired = v[f"acquisition.{m}"]
+        if m in present:
+            p_present = 1.0
+        elif m in enumerated:
+            p_present = acquired  # absent before the event in this combination
+        else:
+            p_present = 1 - (1 - belief.get(m, 0.0)) * (1 - acquired)
+        per_mech.append((m, p_present * s))
+    loss = v["acquisition.her2_loss"] * s if state.her2 == "positive" else 0.0
+    to_ihc0 = v["acquisition.her2_loss_to_ihc0"]
+    her2_outcomes = [(state.her2, 1 - loss)]
+    if loss > 0:
+        her2_outcomes += [("low", loss * (1 - to_ihc0)), ("negative", loss * to_ihc0)]
+    for flags in product((False, True), repeat=len(per_mech)):
+        prob = 1.0
+        for (_, p), flag in zip(per_mech, flags):
+            prob *= p if flag else 1 - p
+        if prob == 0.0:
+            continue
+        found = frozenset(m for (m, _), flag in zip(per_mech, flags) if flag)
+        for her2, p_her2 in her2_outcomes:
+            if p_her2 > 0:
+                yield her2, found, prob * p_her2
+
+
+@dataclass
+class _Template:
+    """A line's outcome with successors as changes to the state (shared by states that differ
+    only in ways this line does not depend on, e.g. which other regimens were received)."""
+
+    reward: np.ndarray
+    p_death: float
+    p_supportive: float
+    moves: dict[tuple, list[float]]
+    p_events: dict[str, float]
+    months: float
+
+
+def _template_key(inputs: ModelInputs, state: State, regimen: str) -> tuple:
+    entry = inputs.catalogue.regimens[regimen]
+    exposure = frozenset(
+        c for r in state.received for c in inputs.catalogue.regimens[r].drug_classes
+    ) & frozenset(entry.drug_classes)
+    return (regimen, state.line, state.her2, state.cps, state.known, state.resistance, exposure,
+            state.contraindications & frozenset(entry.creates))
+
+
+def _template(inputs: ModelInputs, state: State, regimen: str) -> _Template:
+    v, info, delta = inputs.values, inputs.info, inputs.monthly_discount
+    entry = inputs.catalogue.regimens[regimen]
+    base_hazard, p_ae = inputs.base_rates(regimen, state)
+    f_death = v["line_end.death_fraction"]
+    q_tox = p_ae * v["line_end.discontinuation_given_grade3_ae"]
+    attrition = inputs.attrition(state.line)
+    utility = v["utility.first_line"] if state.line == 1 else v["utility.later_line"]
+    monthly_cost = inputs.monthly_cost(regimen)
+    event = state.resistance == "pending" and bool(HER2_DRUG_CLASSES & set(entry.drug_classes))
+    last_line = state.line >= inputs.max_lines
+    contra = inputs.contraindication_outcomes(regimen, state)
+    supportive = inputs.supportive_reward
+
+    reward = np.zeros(4)
+    reward[3] = p_ae
+    reward[1] -= p_ae * v["utility.grade3_ae_disutility"] * v["utility.grade3_ae_duration_months"] / 12
+    reward[2] += p_ae * v["cost.grade3_ae_episode"]
+    if state.line == 1 and info.baseline_ngs:
+        reward[2] += v["cost.ngs_panel"]
+    moves: dict[tuple, list[float]] = {}
+    p_death = p_supportive = months = 0.0
+    events = {"death": 0.0, "progression": 0.0, "toxicity": 0.0}
+    configs, belief, enumerated = _configs(inputs, state, regimen)
+    leave = 1.0 if last_line else attrition
+    for weight, factor, present in configs:
+        lp = base_hazard * factor
+        total = lp / (1 - q_tox)
+        time = 1.0 / (total + delta)
+        months += weight / total
+        reward[0] += weight * time / 12
+        reward[1] += weight * utility * time / 12
+        reward[2] += weight * monthly_cost * time
+        ends = {"death": f_death * lp, "progression": (1 - f_death) * lp, "toxicity": total - lp}
+        p_death += weight * ends["death"] / total
+        for name, hazard in ends.items():
+            events[name] += weight * hazard / total
+        for name in ("progression", "toxicity"):
+            prob, disc = weight * ends[name] / total, weight * ends[name] / (total + delta)
+            if name == "progression" and event and info.rebiopsy:
+                reward[2] += disc * v["cost.rebiopsy"]
+            p_supportive += prob * leave
+            reward += disc * leave * supportive
+            if last_line:
+                continue
+            assessed = "assessed" if event and name == "progression" else state.resistance
+            if name == "progression" and event:
+                outcomes = _detections(inputs, state, present, belief, enumerated)
+            else:
+                outcomes = [(state.her2, frozenset(), 1.0)]
+            for her2, found, p_obs in outcomes:
+                for new_contra, p_contra in contra:
+                    cell = moves.setdefault((her2, found, new_contra, assessed), [0.0, 0.0])
+                    share = (1 - leave) * p_obs * p_contra
+                    cell[0] += prob * share
+                    cell[1] += disc * share
+    return _Template(reward, p_death, p_supportive, moves, events, months)
+
+
+def line_outcome(inputs: ModelInputs, state: State, regimen: str,
+                 cache: dict | None = None) -> LineOutcome:
+    """Rewards and successors of giving ``regimen`` in ``state`` (``regimen`` must be eligible).
+
+    ``cache`` (a dict kept by the caller) reuses the outcome of states that differ only in ways
+    this line does not depend on."""
+    if regimen == inputs.supportive_id:
+        hazard = np.log(2) / inputs.values["supportive_care.median_os_months"]
+        return LineOutcome(inputs.supportive_reward.copy(), 1.0, 0.0, {}, {"death": 1.0},
+                           1.0 / hazard)
+    if cache is None:
+        template = _template(inputs, state, regimen)
+    else:
+        key = _template_key(inputs, state, regimen)
+        template = cache.get(key)
+        if template is None:
+            template = cache[key] = _template(inputs, state, regimen)
+    received = state.received | {regimen}
+    successors: dict[State, list[float]] = {}
+    for (her2, found, new_contra, resistance), (prob, weight) in template.moves.items():
+        nxt = state.derive(
+            line=state.line + 1, her2=her2, known=state.known | found, received=received,
+            contraindications=state.contraindications | new_contra, resistance=resistance,
+        )
+        successors[nxt] = [prob, weight]
+    return LineOutcome(template.reward.copy(), template.p_death, template.p_supportive,
+                       successors, dict(template.p_events), template.months)

@@ -1,0 +1,70 @@
+"""Load the fitted posterior and the parameter file into ``ModelInputs`` (one call for CLI,
+service and notebooks). The posterior must match the evidence on disk; a missing posterior is a
+``StageError`` that names the command to run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from sequencer import __version__
+from sequencer.errors import StageError
+from sequencer.evidence.load import DEFAULT_PRIORS_DIR, EvidenceBase, load_evidence
+from sequencer.model.inputs import ModelInputs
+from sequencer.model.parameter_set import PosteriorParameters
+from sequencer.model.parameters import ModelParameters, load_parameters
+
+
+@dataclass(frozen=True)
+class ModelSources:
+    """The evidence, posterior draws and parameter file one analysis uses."""
+
+    evidence: EvidenceBase
+    posterior: PosteriorParameters
+    parameters: ModelParameters
+    posterior_path: str
+
+    def inputs(self, draw: int | Literal["mean"] = "mean", **options) -> ModelInputs:
+        """``ModelInputs`` for one posterior draw (or the mean) with the parameter means."""
+        values = self.parameters.values("mean")
+        if "discount_rate" not in options:
+            options["discount_rate"] = float(self.parameters.meta["discount_rate_default"])
+        return ModelInputs.create(
+            self.evidence.catalogue, self.posterior.draw(draw), values,
+            provenance=self.provenance(), **options,
+        )
+
+    def provenance(self) -> dict[str, str]:
+        return {
+            "sequencer_version": __version__,
+            "posterior": self.posterior_path,
+            "evidence_sha256": self.posterior.provenance.get("evidence_sha256", ""),
+            "model_config_sha256": self.posterior.provenance.get("model_config_sha256", ""),
+            "parameters": self.parameters.path,
+            "parameters_sha256": self.parameters.sha256,
+        }
+
+
+def load_sources(
+    priors_dir: str | Path = DEFAULT_PRIORS_DIR,
+    parameters_path: str | Path | None = None,
+    likelihood: str = "exponential",
+) -> ModelSources:
+    """Evidence, posterior (checked against the evidence) and parameters from ``priors_dir``."""
+    from sequencer.bayes.fit import load_posterior
+
+    priors_dir = Path(priors_dir)
+    evidence = load_evidence(priors_dir)
+    name = "posterior.nc" if likelihood == "exponential" else f"posterior-{likelihood}.nc"
+    path = priors_dir / name
+    if not path.exists():
+        raise StageError(
+            f"{path} not found: run `sequencer fit --seed 2026"
+            + ("" if likelihood == "exponential" else f" --likelihood {likelihood}")
+            + "` first"
+        )
+    idata = load_posterior(path, evidence)
+    posterior = PosteriorParameters.from_posterior(idata, evidence)
+    parameters = load_parameters(parameters_path or priors_dir / "parameters.yaml")
+    return ModelSources(evidence, posterior, parameters, str(path))

@@ -1,0 +1,123 @@
+"""``solve``: one entry point over the solvers, with one result contract.
+
+* no budget: backward induction (``method="backward"``, the reference) or the occupation LP
+  (``method="lp"``, GLOP or PDLP);
+* budgets: the randomised optimum (Lagrangian search for one budget, the LP for two), the best
+  deterministic policy by MILP (SCIP or CP-SAT), and the price of determinism (their difference).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sequencer.model.build import DecisionModel
+from sequencer.solve.backward import solve_backward, sweep
+from sequencer.solve.constrained import BudgetInfeasibleError, least_use, solve_lagrangian
+from sequencer.solve.lp import SolverError, solve_lp
+from sequencer.solve.objective import Budget, Objective
+from sequencer.solve.policy import Policy
+
+METHODS = ("auto", "backward", "lp")
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    """``policy`` (deterministic), ``value`` (cohort objective of the reported optimum),
+    ``status``, ``iterations``, ``wall_time``; with budgets also the randomised optimum and the
+    price of determinism."""
+
+    policy: Policy
+    value: float
+    status: str
+    iterations: int
+    wall_time: float
+    method: str
+    budget_use: dict[str, float] = field(default_factory=dict)
+    randomised_value: float | None = None
+    multiplier: float | None = None
+    price_of_determinism: float | None = None
+
+
+def _check_budget(model: DecisionModel, budget: Budget) -> None:
+    for name, column, limit in budget.constraints():
+        least = least_use(model, column)
+        if least > limit * (1 + 1e-9) + 1e-12:
+            unit = "grade >= 3 AE episodes" if name == "toxicity" else "discounted cost"
+            raise BudgetInfeasibleError(
+                f"budget {name} <= {limit:g} is infeasible: the least achievable expected "
+                f"{unit} per patient is {least:.6g}"
+            )
+
+
+def _deterministic_policy(model: DecisionModel, objective: Objective, occupation: np.ndarray,
+                          fallback: np.ndarray, name: str) -> Policy:
+    """Policy from MILP/LP flows: the pair with the most flow where the policy goes; elsewhere
+    (states it never reaches) the unconstrained choice."""
+    choice = fallback.copy()
+    starts = model.state_ptr[:-1]
+    flow_max = np.maximum.reduceat(occupation, starts)
+    reached = flow_max > 1e-9
+    idx = np.where(occupation >= flow_max[model.pair_state] - 1e-12, np.arange(model.n_pairs),
+                   np.iinfo(np.int64).max)
+    best = np.minimum.reduceat(idx, starts)
+    choice[reached] = best[reached]
+    evaluated = sweep(model, model.objective_reward(objective.weights()), fixed=choice)
+    return Policy.from_sweep(model, objective, evaluated, name)
+
+
+def solve(
+    model: DecisionModel,
+    objective: Objective | None = None,
+    budget: Budget | None = None,
+    method: str = "auto",
+    lp_solver: str = "glop",
+    milp_solver: str = "scip",
+    time_limit: float = 120.0,
+) -> SolveResult:
+    if method not in METHODS:
+        raise ValueError(f"method: {method!r} is not one of {list(METHODS)}")
+    objective = objective or Objective()
+    budget = budget or Budget()
+    start = time.perf_counter()
+    weights = objective.weights()
+    reward = model.objective_reward(weights)
+    unconstrained = solve_backward(model, weights)
+    if budget.empty:
+        if method in ("auto", "backward"):
+            policy = Policy.from_sweep(model, objective, unconstrained)
+            return SolveResult(policy, policy.cohort_value, "optimal", 1,
+                               time.perf_counter() - start, "backward induction")
+        lp = solve_lp(model, reward, solver=lp_solver, time_limit=time_limit)
+        policy = _deterministic_policy(model, objective, lp.occupation, unconstrained.choice,
+                                       "optimal")
+        return SolveResult(policy, lp.value, lp.status.lower(), lp.iterations,
+                           time.perf_counter() - start, f"occupation LP ({lp_solver})")
+    _check_budget(model, budget)
+    constraints = budget.constraints()
+    multiplier = None
+    if len(constraints) == 1 and method == "auto":
+        name, column, limit = constraints[0]
+        lag = solve_lagrangian(model, reward, column, limit, name)
+        randomised, multiplier, iterations = lag.value, lag.multiplier, lag.iterations
+        how = "Lagrangian backward induction + MILP"
+    else:
+        lp = solve_lp(model, reward, budget, solver=lp_solver, time_limit=time_limit)
+        randomised, iterations = lp.value, lp.iterations
+        how = f"occupation LP ({lp_solver}) + MILP"
+    milp = solve_lp(model, reward, budget, solver=milp_solver, deterministic=True,
+                    time_limit=time_limit)
+    policy = _deterministic_policy(model, objective, milp.occupation, unconstrained.choice,
+                                   "optimal under budget")
+    use = {name: float(model.initial @ policy.parts[:, column]) for name, column, _ in constraints}
+    for name, column, limit in constraints:
+        if use[name] > limit * (1 + 1e-6) + 1e-9:
+            raise SolverError(f"the MILP policy uses {use[name]:.6g} {name} > budget {limit:g}")
+    status = "optimal" if milp.status == "OPTIMAL" else f"MILP {milp.status.lower()}"
+    return SolveResult(
+        policy, policy.cohort_value, status, iterations, time.perf_counter() - start,
+        f"{how} ({milp_solver})", use, randomised, multiplier,
+        randomised - policy.cohort_value,
+    )

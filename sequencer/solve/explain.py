@@ -1,0 +1,83 @@
+"""Explain one state: every regimen offered at its line, eligible or not, with the value of
+giving it now and continuing optimally, and the parts of that value, so a user sees why the
+winner wins. The evidence trail names the trials (or parameter sources) behind each row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sequencer.model.build import DecisionModel, build_model
+from sequencer.model.inputs import ModelInputs
+from sequencer.model.line import line_outcome
+from sequencer.model.states import State
+from sequencer.solve.backward import sweep
+from sequencer.solve.objective import Objective
+
+
+@dataclass(frozen=True)
+class ExplainRow:
+    regimen: str
+    eligible: bool
+    reason: str  # why not eligible ("" when eligible)
+    value: float | None  # objective: this regimen now, the optimal policy afterwards
+    parts: dict[str, float] | None  # discounted LY, QALY, cost, grade >= 3 AE episodes
+    months_on_line: float | None
+    p_events: dict[str, float] | None  # death / progression / toxicity ending this line
+    evidence_level: str
+    sources: str
+    best: bool = False
+
+
+def _sources(inputs: ModelInputs, regimen: str, line: int) -> str:
+    entry = inputs.catalogue.regimens[regimen]
+    if entry.efficacy == "supportive":
+        return "parameters: supportive_care.median_os_months (REGARD placebo arm)"
+    if entry.efficacy == "parameters":
+        return (f"assumption: investigational.{regimen} (priors/parameters.yaml), relative to "
+                f"paclitaxel ({', '.join(inputs.catalogue.regimens['paclitaxel'].informed_by)})")
+    text = ", ".join(entry.informed_by)
+    borrowed = inputs.parameters.borrowed.get((regimen, min(line, 3)))
+    if borrowed:
+        text += f" (borrowed: {borrowed})"
+    if f"grade3_ae_fallback.{regimen}" in inputs.values:
+        ps = inputs.parameters
+        i = ps.regimens.index(regimen)
+        if not ps.informed[i, min(line, 3) - 1, 3]:
+            text += f"; grade>=3 AE from parameters grade3_ae_fallback.{regimen}"
+    return text
+
+
+def explain_state(inputs: ModelInputs, state: State, objective: Objective,
+                  model: DecisionModel | None = None) -> list[ExplainRow]:
+    """Rows for every regimen the catalogue offers at ``state.line``, best first."""
+    model = model or build_model(inputs, {state: 1.0})
+    weights = objective.weights()
+    solved = sweep(model, model.objective_reward(weights))
+    root = model.index(state)
+    by_regimen = {model.regimens[model.pair_regimen[p]]: p for p in model.pairs(root)}
+    best_pair = solved.choice[root]
+    rows = []
+    for regimen, entry in inputs.catalogue.regimens.items():
+        if state.line not in entry.lines:
+            continue
+        level = "guideline/phase III" if entry.standard else f"{entry.evidence_level} (opt-in)"
+        if regimen not in by_regimen:
+            reason = inputs.ineligibility(regimen, state) or "not eligible"
+            rows.append(ExplainRow(regimen, False, reason, None, None, None, None, level,
+                                   _sources(inputs, regimen, state.line)))
+            continue
+        p = by_regimen[regimen]
+        lo, hi = model.succ_ptr[p], model.succ_ptr[p + 1]
+        succ, w = model.succ_state[lo:hi], model.succ_weight[lo:hi]
+        parts = model.reward[p] + (w[:, None] * solved.parts[succ]).sum(axis=0)
+        outcome = line_outcome(inputs, state, regimen)
+        rows.append(ExplainRow(
+            regimen, True, "", float(solved.q[p]),
+            dict(zip(("ly", "qaly", "cost", "toxicity"), parts.tolist())),
+            outcome.months, outcome.p_events, level, _sources(inputs, regimen, state.line),
+            best=bool(p == best_pair),
+        ))
+    rows.sort(key=lambda r: (not r.eligible, -(r.value if r.value is not None else -np.inf)))
+    return rows

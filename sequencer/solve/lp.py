@@ -1,0 +1,136 @@
+"""The occupation-measure linear program (Manne 1960; Altman 1999) in OR-Tools.
+
+Variables ``x[p] >= 0`` are the expected discounted number of times each (state, regimen) pair
+is used. Flow conservation per state ``s``::
+
+    sum_{p in s} x[p] - sum_{entries e into s} w[e] x[owner(e)] = initial[s]
+
+maximise ``sum_p r[p] x[p]``, with budgets ``sum_p c[p] x[p] <= B`` as extra rows. Unconstrained,
+its optimum equals backward induction.
+A deterministic policy under budgets adds binaries ``z[p]`` with ``sum_{p in s} z[p] = 1`` and
+``x[p] <= z[p]`` (each state is visited at most once, so its occupation is at most one) and is
+solved as a MILP (SCIP or CP-SAT). The matrix is passed to OR-Tools as one sparse array.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from ortools.linear_solver.python import model_builder as mb
+
+from sequencer.errors import SequencerError
+from sequencer.model.build import DecisionModel
+from sequencer.solve.backward import entry_pair
+from sequencer.solve.objective import Budget
+
+LP_SOLVERS = ("glop", "pdlp", "highs")
+MILP_SOLVERS = ("scip", "cp_sat", "highs")
+
+
+class SolverError(SequencerError):
+    """The solver failed or the problem is infeasible; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class LPResult:
+    """Solver contract: ``occupation`` (the policy's flows), ``value``, ``status``,
+    ``iterations`` (unused by OR-Tools' model builder: -1), ``wall_time``."""
+
+    occupation: np.ndarray  # (pair,)
+    value: float
+    status: str
+    iterations: int
+    wall_time: float
+    budget_use: dict[str, float]
+    solver: str
+
+    def policy_mixture(self, model: DecisionModel) -> dict[int, list[tuple[int, float]]]:
+        """State -> [(pair, probability)] for states the policy reaches (randomised where the
+        optimum splits its flow)."""
+        out: dict[int, list[tuple[int, float]]] = {}
+        for s in range(model.n_states):
+            lo, hi = model.state_ptr[s], model.state_ptr[s + 1]
+            flow = self.occupation[lo:hi]
+            total = flow.sum()
+            if total > 1e-12:
+                out[s] = [(int(lo + k), float(f / total)) for k, f in enumerate(flow) if f > 1e-12]
+        return out
+
+
+def flow_matrix(model: DecisionModel) -> sp.csr_matrix:
+    """(state x pair) matrix of the flow-conservation rows."""
+    own = sp.csr_matrix(
+        (np.ones(model.n_pairs), (model.pair_state, np.arange(model.n_pairs))),
+        shape=(model.n_states, model.n_pairs),
+    )
+    inflow = sp.csr_matrix(
+        (model.succ_weight, (model.succ_state, entry_pair(model))),
+        shape=(model.n_states, model.n_pairs),
+    )
+    return (own - inflow).tocsr()
+
+
+def solve_lp(
+    model: DecisionModel,
+    reward: np.ndarray,
+    budget: Budget | None = None,
+    solver: str = "glop",
+    deterministic: bool = False,
+    time_limit: float = 120.0,
+) -> LPResult:
+    """Solve the occupation-measure LP (or the MILP with ``deterministic=True``)."""
+    allowed = MILP_SOLVERS if deterministic else LP_SOLVERS
+    if solver not in allowed:
+        raise SolverError(f"solver: {solver!r} is not one of {list(allowed)}")
+    budget = budget or Budget()
+    start = time.perf_counter()
+    n, m = model.n_pairs, model.n_states
+    rows = [flow_matrix(model)]
+    lower = [model.initial.copy()]
+    upper = [model.initial.copy()]
+    limits = budget.constraints()
+    for _name, column, limit in limits:
+        rows.append(sp.csr_matrix(model.reward[:, column][None, :]))
+        lower.append(np.array([-np.inf]))
+        upper.append(np.array([limit]))
+    n_vars = n
+    objective = np.asarray(reward, dtype=float)
+    if deterministic:
+        # columns: x (n) then z (n); rows: x - z <= 0 and one choice per state
+        eye = sp.identity(n, format="csr")
+        rows = [sp.hstack([r, sp.csr_matrix((r.shape[0], n))]) for r in rows]
+        rows.append(sp.hstack([eye, -eye]))
+        lower.append(np.full(n, -np.inf))
+        upper.append(np.zeros(n))
+        pick = sp.csr_matrix((np.ones(n), (model.pair_state, np.arange(n))), shape=(m, n))
+        rows.append(sp.hstack([sp.csr_matrix((m, n)), pick]))
+        lower.append(np.ones(m))
+        upper.append(np.ones(m))
+        n_vars = 2 * n
+        objective = np.concatenate([objective, np.zeros(n)])
+    matrix = sp.vstack(rows).tocsr()
+    lp = mb.Model()
+    var_upper = np.full(n_vars, np.inf)
+    if deterministic:
+        var_upper[n:] = 1.0
+    lp.helper.fill_model_from_sparse_data(
+        np.zeros(n_vars), var_upper, objective, np.concatenate(lower), np.concatenate(upper), matrix
+    )
+    lp.helper.set_maximize(True)
+    if deterministic:
+        for k in range(n, 2 * n):
+            lp.helper.set_var_integrality(k, True)
+    engine = mb.Solver(solver)
+    engine.set_time_limit_in_seconds(time_limit)
+    status = engine.solve(lp)
+    wall = time.perf_counter() - start
+    name = getattr(status, "name", str(status))
+    if status not in (mb.SolveStatus.OPTIMAL, mb.SolveStatus.FEASIBLE):
+        raise SolverError(f"{solver} returned {name} for a model with {m} states and {n} pairs"
+                          + (" (a budget may be infeasible)" if limits else ""))
+    values = np.array(engine.values(lp.get_variables()))[:n]
+    use = {name_: float(model.reward[:, col] @ values) for name_, col, _ in limits}
+    return LPResult(values, float(engine.objective_value), name, -1, wall, use, solver)

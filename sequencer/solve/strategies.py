@@ -1,0 +1,149 @@
+"""Named strategies (policies/*.yaml): fixed sequences evaluated by the same engine.
+
+A strategy lists, per line, regimens in order of preference, each optionally restricted to
+biomarker states (``when``). In a state the first option that matches and is eligible (HER2
+status, contraindications, not already received) is given; if none is, the options of later
+lines that are offered at this line are tried, then best supportive care. Budget presets live
+in ``policies/budgets.yaml``. Validation names the file and the bad step.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sequencer.errors import SequencerError
+from sequencer.evidence.catalogue import CPS_BANDS, HER2_STATUSES, CpsBand, Her2Status
+from sequencer.model.build import DecisionModel
+from sequencer.model.states import State
+from sequencer.solve.backward import sweep
+from sequencer.solve.objective import Budget, Objective
+from sequencer.solve.policy import Policy
+
+DEFAULT_POLICIES = Path(__file__).resolve().parents[2] / "policies"
+
+
+class StrategyError(SequencerError):
+    """A strategy or budget preset file is malformed or names something unknown."""
+
+
+class When(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    cps: list[CpsBand] = list(CPS_BANDS)
+    her2: list[Her2Status] = list(HER2_STATUSES)
+
+    def matches(self, state: State) -> bool:
+        return state.cps in self.cps and state.her2 in self.her2
+
+
+class Option(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    regimen: str
+    when: When = When()
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    line: int = Field(ge=1, le=4)
+    options: list[Option] = Field(min_length=1)
+
+
+class Strategy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    description: str
+    source: str
+    steps: list[Step] = Field(min_length=1)
+
+    def candidates(self, line: int) -> list[Option]:
+        own = [o for s in self.steps if s.line == line for o in s.options]
+        later = [o for s in self.steps if s.line > line for o in s.options]
+        return own + later
+
+
+def load_strategy(path: str | Path, catalogue) -> Strategy:
+    path = Path(path)
+    if not path.exists():
+        raise StrategyError(f"{path}: strategy file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        strategy = Strategy.model_validate(raw)
+    except yaml.YAMLError as exc:
+        raise StrategyError(f"{path}: not valid YAML: {exc}") from None
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise StrategyError(f"{path}: {problems}") from None
+    lines = [s.line for s in strategy.steps]
+    if len(set(lines)) != len(lines):
+        raise StrategyError(f"{path}: steps: line listed twice ({sorted(lines)})")
+    for i, step in enumerate(strategy.steps):
+        for j, option in enumerate(step.options):
+            where = f"{path}: steps[{i}] (line {step.line}) options[{j}]"
+            if option.regimen not in catalogue.regimens:
+                raise StrategyError(
+                    f"{where}: regimen '{option.regimen}' is not in the catalogue; known: "
+                    f"{', '.join(sorted(r for r, e in catalogue.regimens.items() if e.lines))}"
+                )
+            offered = catalogue.regimens[option.regimen].lines
+            if step.line not in offered:
+                raise StrategyError(
+                    f"{where}: regimen '{option.regimen}' is not offered at line {step.line} "
+                    f"(priors/regimens.yaml lines: {offered})"
+                )
+    return strategy
+
+
+def available_strategies(folder: str | Path = DEFAULT_POLICIES) -> dict[str, Path]:
+    return {p.stem: p for p in sorted(Path(folder).glob("*.yaml")) if p.stem != "budgets"}
+
+
+def load_named(name: str, catalogue, folder: str | Path = DEFAULT_POLICIES) -> Strategy:
+    known = available_strategies(folder)
+    if name not in known:
+        raise StrategyError(f"strategy: '{name}' is not one of {sorted(known)}")
+    return load_strategy(known[name], catalogue)
+
+
+def load_budget_preset(name: str, folder: str | Path = DEFAULT_POLICIES) -> Budget:
+    path = Path(folder) / "budgets.yaml"
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    presets = raw.get("presets", {})
+    if name not in presets:
+        raise StrategyError(f"budget preset: '{name}' is not one of {sorted(presets)} ({path})")
+    entry = presets[name]
+    unknown = set(entry) - {"description", "toxicity", "cost"}
+    if unknown:
+        raise StrategyError(f"{path}: presets.{name}: unknown keys {sorted(unknown)}")
+    return Budget(toxicity=entry.get("toxicity"), cost=entry.get("cost"))
+
+
+def strategy_choice(model: DecisionModel, strategy: Strategy) -> np.ndarray:
+    """Pair chosen by the strategy in every state of ``model``."""
+    choice = np.empty(model.n_states, dtype=np.int64)
+    index = {r: i for i, r in enumerate(model.regimens)}
+    supportive = index[model.inputs.supportive_id]
+    for s, state in enumerate(model.states):
+        pairs = {int(model.pair_regimen[p]): p for p in model.pairs(s)}
+        picked = pairs[supportive]
+        for option in strategy.candidates(state.line):
+            k = index[option.regimen]
+            if k in pairs and option.when.matches(state):
+                picked = pairs[k]
+                break
+        choice[s] = picked
+    return choice
+
+
+def evaluate_strategy(model: DecisionModel, strategy: Strategy, objective: Objective) -> Policy:
+    """Value of a fixed strategy by the backward sweep with the choice fixed.
+
+    The model should be built with ``include_investigational=True`` so that every regimen a
+    strategy names is an action where it is clinically eligible."""
+    choice = strategy_choice(model, strategy)
+    result = sweep(model, model.objective_reward(objective.weights()), fixed=choice)
+    return Policy.from_sweep(model, objective, result, strategy.name)

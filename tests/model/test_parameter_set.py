@@ -55,23 +55,23 @@ def test_uninformed_cells_raise_and_say_why(params):
         mean.value("os_hazard", "trastuzumab_deruxtecan", 5)
     with pytest.raises(ValueError, match="quantity must be one of"):
         mean.value("median", "trastuzumab_deruxtecan", 2)
-    assert np.isnan(params.os_hazard[:, params.regimens.index("ramucirumab_paclitaxel"), 2]).all()
+    assert np.isnan(params.os_hazard[:, params.regimens.index("trastuzumab_emtansine"), 2]).all()
 
 
 def test_borrowing_rule_opens_a_line(committed_posterior, evidence):
     rule = Borrowing(to_line=3, from_line=2, rule="same_regimen_adjacent_line",
-                     reason="test: later-line use of the second-line comparator")
+                     reason="test: later-line use of a second-line regimen")
     regimens = dict(evidence.catalogue.regimens)
-    regimens["ramucirumab_paclitaxel"] = regimens["ramucirumab_paclitaxel"].model_copy(
+    regimens["trastuzumab_emtansine"] = regimens["trastuzumab_emtansine"].model_copy(
         update={"borrowing": [rule]})
     catalogue = evidence.catalogue.model_copy(update={"regimens": regimens})
     borrowed = EvidenceBase(evidence.trials, catalogue, evidence.files, evidence.sha256)
     params = PosteriorParameters.from_posterior(committed_posterior, borrowed)
     mean = params.draw("mean")
-    line3 = mean.value("os_hazard", "ramucirumab_paclitaxel", 3)
-    line2 = mean.value("os_hazard", "ramucirumab_paclitaxel", 2)
+    line3 = mean.value("os_hazard", "trastuzumab_emtansine", 3)
+    line2 = mean.value("os_hazard", "trastuzumab_emtansine", 2)
     assert line3 > 0 and line3 != line2  # the line-3 shift applies
-    assert "same_regimen_adjacent_line from line 2" in params.borrowed[("ramucirumab_paclitaxel", 3)]
+    assert "same_regimen_adjacent_line from line 2" in params.borrowed[("trastuzumab_emtansine", 3)]
 
 
 def test_provenance_names_model_and_trials(params):

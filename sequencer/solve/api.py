@@ -98,24 +98,41 @@ def solve(
     _check_budget(model, budget)
     constraints = budget.constraints()
     multiplier = None
+    candidate = None  # a feasible deterministic policy known before the MILP
     if len(constraints) == 1 and method == "auto":
         name, column, limit = constraints[0]
         lag = solve_lagrangian(model, reward, column, limit, name)
         randomised, multiplier, iterations = lag.value, lag.multiplier, lag.iterations
+        candidate = lag.within.choice
         how = "Lagrangian backward induction + MILP"
     else:
         lp = solve_lp(model, reward, budget, solver=lp_solver, time_limit=time_limit)
         randomised, iterations = lp.value, lp.iterations
         how = f"occupation LP ({lp_solver}) + MILP"
-    milp = solve_lp(model, reward, budget, solver=milp_solver, deterministic=True,
-                    time_limit=time_limit)
-    policy = _deterministic_policy(model, objective, milp.occupation, unconstrained.choice,
-                                   "optimal under budget")
+    lagrangian = None
+    if candidate is not None:
+        lagrangian = Policy.from_sweep(model, objective, sweep(model, reward, fixed=candidate),
+                                       "optimal under budget")
+    try:
+        milp = solve_lp(model, reward, budget, solver=milp_solver, deterministic=True,
+                        time_limit=time_limit, hint=candidate)
+    except SolverError:
+        if lagrangian is None:
+            raise
+        milp = None  # no MILP solution within the time limit: the Lagrangian policy stands
+    if milp is None:
+        policy, status = lagrangian, "MILP not solved in time; Lagrangian deterministic policy"
+    else:
+        policy = _deterministic_policy(model, objective, milp.occupation, unconstrained.choice,
+                                       "optimal under budget")
+        status = "optimal" if milp.status == "OPTIMAL" else f"MILP {milp.status.lower()}"
+        if lagrangian is not None and lagrangian.cohort_value > policy.cohort_value:
+            policy = lagrangian  # MILP stopped early at a worse incumbent
+            status += "; Lagrangian deterministic policy is better"
     use = {name: float(model.initial @ policy.parts[:, column]) for name, column, _ in constraints}
     for name, column, limit in constraints:
         if use[name] > limit * (1 + 1e-6) + 1e-9:
             raise SolverError(f"the MILP policy uses {use[name]:.6g} {name} > budget {limit:g}")
-    status = "optimal" if milp.status == "OPTIMAL" else f"MILP {milp.status.lower()}"
     return SolveResult(
         policy, policy.cohort_value, status, iterations, time.perf_counter() - start,
         f"{how} ({milp_solver})", use, randomised, multiplier,

@@ -73,6 +73,21 @@ def flow_matrix(model: DecisionModel) -> sp.csr_matrix:
     return (own - inflow).tocsr()
 
 
+def occupation_bound(model: DecisionModel) -> np.ndarray:
+    """Upper bound on each state's discounted occupation under any policy: the initial mass plus
+    the largest weighted inflow from each predecessor, capped at one (a tight big-M for the MILP)."""
+    bound = model.initial.astype(float).copy()
+    owner = entry_pair(model)
+    lines = np.unique(model.line)
+    for line in lines:
+        states = np.flatnonzero(model.line == line)
+        lo, hi = model.state_ptr[states[0]], model.state_ptr[states[-1] + 1]
+        e0, e1 = model.succ_ptr[lo], model.succ_ptr[hi]
+        src = model.pair_state[owner[e0:e1]]
+        np.add.at(bound, model.succ_state[e0:e1], bound[src] * model.succ_weight[e0:e1])
+    return np.minimum(bound, 1.0)
+
+
 def solve_lp(
     model: DecisionModel,
     reward: np.ndarray,
@@ -80,6 +95,7 @@ def solve_lp(
     solver: str = "glop",
     deterministic: bool = False,
     time_limit: float = 120.0,
+    hint: np.ndarray | None = None,
 ) -> LPResult:
     """Solve the occupation-measure LP (or the MILP with ``deterministic=True``)."""
     allowed = MILP_SOLVERS if deterministic else LP_SOLVERS
@@ -99,10 +115,11 @@ def solve_lp(
     n_vars = n
     objective = np.asarray(reward, dtype=float)
     if deterministic:
-        # columns: x (n) then z (n); rows: x - z <= 0 and one choice per state
+        # columns: x (n) then z (n); rows: x - U z <= 0 and one choice per state
         eye = sp.identity(n, format="csr")
+        big_m = sp.diags(occupation_bound(model)[model.pair_state], format="csr")
         rows = [sp.hstack([r, sp.csr_matrix((r.shape[0], n))]) for r in rows]
-        rows.append(sp.hstack([eye, -eye]))
+        rows.append(sp.hstack([eye, -big_m]))
         lower.append(np.full(n, -np.inf))
         upper.append(np.zeros(n))
         pick = sp.csr_matrix((np.ones(n), (model.pair_state, np.arange(n))), shape=(m, n))
@@ -123,6 +140,11 @@ def solve_lp(
     if deterministic:
         for k in range(n, 2 * n):
             lp.helper.set_var_integrality(k, True)
+        if hint is not None:  # a known feasible deterministic choice (pair per state)
+            chosen = np.zeros(n)
+            chosen[hint] = 1.0
+            for k in range(n):
+                lp.helper.add_hint(n + k, float(chosen[k]))
     engine = mb.Solver(solver)
     engine.set_time_limit_in_seconds(time_limit)
     status = engine.solve(lp)

@@ -1,0 +1,187 @@
+"""Internal validity of the solvers.
+
+References: the occupation-measure LP (Manne 1960) solved by OR-Tools GLOP/PDLP is a second,
+independent method for the same optimum as backward induction; pymdptoolbox's
+``FiniteHorizon`` (Chadès et al., Ecography 2014) is a third-party backward induction.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from sequencer.solve.api import solve
+from sequencer.solve.backward import solve_backward, sweep
+from sequencer.solve.constrained import BudgetInfeasibleError, least_use, solve_lagrangian
+from sequencer.solve.lp import solve_lp
+from sequencer.solve.objective import Budget, Objective
+from tests.solve.conftest import random_layered_model
+
+QALY = Objective("qaly")
+
+
+def _cohort(model, result):
+    return float(model.initial @ result.value)
+
+
+@pytest.mark.parametrize("objective", [Objective("ly"), QALY, Objective("nmb", 30000)])
+def test_lp_equals_backward_induction_on_the_full_model(standard_model, objective):
+    bi = _cohort(standard_model, solve_backward(standard_model, objective.weights()))
+    lp = solve_lp(standard_model, standard_model.objective_reward(objective.weights()))
+    assert lp.status == "OPTIMAL"
+    assert abs(lp.value - bi) <= 1e-6 * abs(bi)
+
+
+def test_lp_equals_backward_induction_with_testing_and_investigational(tested_model):
+    bi = _cohort(tested_model, solve_backward(tested_model, QALY.weights()))
+    lp = solve_lp(tested_model, tested_model.objective_reward(QALY.weights()))
+    assert abs(lp.value - bi) <= 1e-6 * abs(bi)
+
+
+def test_pdlp_agrees_on_the_full_model(standard_model):
+    bi = _cohort(standard_model, solve_backward(standard_model, QALY.weights()))
+    lp = solve_lp(standard_model, standard_model.objective_reward(QALY.weights()), solver="pdlp")
+    assert abs(lp.value - bi) <= 1e-6 * abs(bi)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), layers=st.integers(1, 5), width=st.integers(1, 12),
+       actions=st.integers(1, 5), successors=st.integers(1, 6))
+def test_lp_equals_backward_induction_on_random_acyclic_mdps(seed, layers, width, actions,
+                                                              successors):
+    model = random_layered_model(np.random.default_rng(seed), layers, width, actions, successors)
+    weights = np.array([1.0, 0.5, -0.2, 0.0])
+    bi = _cohort(model, solve_backward(model, weights))
+    lp = solve_lp(model, model.objective_reward(weights))
+    assert abs(lp.value - bi) <= 1e-6 * max(1.0, abs(bi))
+
+
+def _to_pymdptoolbox(model, reward):
+    """Our semi-Markov model as a finite-horizon MDP: P[a] = weights / gamma plus an absorbing
+    'dead' state (zero reward); unavailable actions get a large negative reward."""
+    n, n_actions = model.n_states, int(np.diff(model.state_ptr).max())
+    gamma = max(1e-9, float(np.bincount(
+        np.repeat(np.arange(model.n_pairs), np.diff(model.succ_ptr)), weights=model.succ_weight,
+        minlength=model.n_pairs).max()))
+    P = np.zeros((n_actions, n + 1, n + 1))
+    R = np.full((n + 1, n_actions), -1e9)
+    P[:, n, n] = 1.0
+    R[n, :] = 0.0
+    for s in range(n):
+        for k, p in enumerate(model.pairs(s)):
+            lo, hi = model.succ_ptr[p], model.succ_ptr[p + 1]
+            np.add.at(P[k, s], model.succ_state[lo:hi], model.succ_weight[lo:hi] / gamma)
+            P[k, s, n] = 1.0 - P[k, s, :n].sum()
+            R[s, k] = reward[p]
+        for k in range(len(model.pairs(s)), n_actions):
+            P[k, s, n] = 1.0
+    return P, R, gamma
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_backward_induction_equals_pymdptoolbox_on_random_problems(seed):
+    from mdptoolbox.mdp import FiniteHorizon
+
+    model = random_layered_model(np.random.default_rng(seed), 4, 6, 3, 4)
+    reward = model.objective_reward([1.0, 0.0, 0.0, 0.0])
+    ours = sweep(model, reward)
+    P, R, gamma = _to_pymdptoolbox(model, reward)
+    fh = FiniteHorizon(P, R, gamma, N=int(model.line.max()))
+    fh.run()
+    np.testing.assert_allclose(ours.value, fh.V[:-1, 0], rtol=1e-10, atol=1e-12)
+    chosen = np.array([int(model.state_ptr[s]) + fh.policy[s, 0] for s in range(model.n_states)])
+    np.testing.assert_allclose(ours.q[chosen], ours.value, rtol=1e-10)
+
+
+def test_backward_induction_equals_pymdptoolbox_on_our_model(sources):
+    from mdptoolbox.mdp import FiniteHorizon
+
+    from sequencer.model.build import build_model
+    from sequencer.model.states import State
+
+    inputs = sources.inputs(max_lines=2)
+    model = build_model(inputs, {State(line=1, cps="1-9"): 1.0})
+    reward = model.objective_reward(QALY.weights())
+    P, R, gamma = _to_pymdptoolbox(model, reward)
+    fh = FiniteHorizon(P, R, gamma, N=int(model.line.max()))
+    fh.run()
+    ours = sweep(model, reward)
+    np.testing.assert_allclose(ours.value, fh.V[:-1, 0], rtol=1e-10)
+
+
+def test_milp_meets_its_budget_and_a_loose_budget_gives_the_unconstrained_optimum(standard_model):
+    free = _cohort(standard_model, solve_backward(standard_model, QALY.weights()))
+    unconstrained = solve_backward(standard_model, QALY.weights())
+    toxicity = float(standard_model.initial @ unconstrained.parts[:, 3])
+    tight = solve(standard_model, QALY, Budget(toxicity=0.85 * toxicity))
+    assert tight.budget_use["toxicity"] <= 0.85 * toxicity * (1 + 1e-6)
+    assert tight.value <= free + 1e-9
+    assert tight.randomised_value >= tight.value - 1e-6  # LP bound >= deterministic
+    loose = solve(standard_model, QALY, Budget(toxicity=10.0))
+    assert abs(loose.value - free) <= 1e-6 * free
+    both = solve(standard_model, QALY, Budget(toxicity=0.9 * toxicity, cost=150000))
+    assert both.budget_use["toxicity"] <= 0.9 * toxicity * (1 + 1e-6)
+    assert both.budget_use["cost"] <= 150000 * (1 + 1e-6)
+
+
+def test_lagrangian_equals_the_budgeted_lp(standard_model):
+    reward = standard_model.objective_reward(QALY.weights())
+    unconstrained = solve_backward(standard_model, QALY.weights())
+    toxicity = float(standard_model.initial @ unconstrained.parts[:, 3])
+    for share in (0.95, 0.85, 0.75):
+        lag = solve_lagrangian(standard_model, reward, 3, share * toxicity)
+        lp = solve_lp(standard_model, reward, Budget(toxicity=share * toxicity))
+        assert abs(lag.value - lp.value) <= 1e-6 * abs(lp.value)
+
+
+def test_infeasible_budget_names_the_least_achievable_value(standard_model):
+    # supportive care from diagnosis is the cheapest policy: its discounted cost, computed here
+    # by hand from the parameters, is the least achievable cost (closed form)
+    inputs = standard_model.inputs
+    hazard = np.log(2) / inputs.values["supportive_care.median_os_months"]
+    expected = inputs.values["cost.supportive_care_per_month"] / (hazard + inputs.monthly_discount)
+    least = least_use(standard_model, 2)
+    assert least == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(BudgetInfeasibleError, match=f"least achievable expected discounted cost per patient is {least:.6g}"):
+        solve(standard_model, QALY, Budget(cost=0.5 * least))
+    assert least_use(standard_model, 3) == 0.0  # supportive care has no grade >= 3 AEs
+
+
+@settings(max_examples=15, deadline=None)
+@given(a=st.floats(0.55, 1.2), b=st.floats(0.55, 1.2))
+def test_loosening_a_budget_never_lowers_the_optimum(standard_model, a, b):
+    reward = standard_model.objective_reward(QALY.weights())
+    low, high = sorted((a, b))
+    v_low = solve_lagrangian(standard_model, reward, 3, low).value
+    v_high = solve_lagrangian(standard_model, reward, 3, high).value
+    assert v_high >= v_low - 1e-9
+
+
+def test_adding_eligible_regimens_never_lowers_the_optimum(sources):
+    from sequencer.model.build import build_model, cohort_roots
+
+    values = {}
+    for opt_in in (False, True):
+        inputs = sources.inputs(include_investigational=opt_in)
+        model = build_model(inputs, cohort_roots(inputs))
+        result = solve_backward(model, QALY.weights())
+        values[opt_in] = {model.states[s]: result.value[s] for s in range(model.n_states)}
+    shared = set(values[False]) & set(values[True])
+    assert len(shared) > 100
+    assert all(values[True][s] >= values[False][s] - 1e-12 for s in shared)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_removing_actions_never_raises_the_optimum_on_random_mdps(seed):
+    rng = np.random.default_rng(seed)
+    model = random_layered_model(rng, 4, 5, 4, 3)
+    reward = model.objective_reward([1.0, 0.0, 0.0, 0.0])
+    full = sweep(model, reward).value
+    # forbid a random subset of pairs (never all pairs of a state) by a prohibitive reward
+    forbid = rng.random(model.n_pairs) < 0.3
+    forbid[model.state_ptr[:-1]] = False
+    restricted = sweep(model, np.where(forbid, -1e6, reward)).value
+    assert np.all(restricted <= full + 1e-12)

@@ -104,6 +104,12 @@ class LogNormal(_Dist):
             data.get("lower", 0) < data.get("median", 0) < data.get("upper", 0)
         ):
             raise ValueError("lognormal needs lower < median < upper")
+        centre = np.sqrt(data["lower"] * data["upper"])
+        if abs(np.log(data["median"] / centre)) > 0.05:
+            raise ValueError(
+                f"lognormal interval [{data['lower']}, {data['upper']}] is not centred on the "
+                f"median {data['median']} on the log scale (geometric centre {centre:.3g})"
+            )
         return data
 
     @property

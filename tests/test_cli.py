@@ -36,3 +36,40 @@ def test_estimates_print_provenance():
 def test_estimates_refuse_missing_posterior(priors_copy):
     result = runner.invoke(app, ["estimates", "--priors-dir", str(priors_copy)])
     assert result.exit_code == 2 and "run `sequencer fit --seed 2026` first" in result.output
+
+
+def test_solve_prints_the_policy_and_compares_strategies(tmp_path):
+    from typer.testing import CliRunner
+
+    from sequencer.cli import app
+
+    table = tmp_path / "policy.csv"
+    result = CliRunner().invoke(app, ["solve", "--tree", "--depth", "2", "--profile", "cps>=10",
+                                      "--strategy", "guideline", "--table", str(table)])
+    assert result.exit_code == 0, result.output
+    assert "pembrolizumab_trastuzumab_chemo" in result.output
+    assert "trastuzumab_deruxtecan" in result.output  # second line in the tree
+    assert "Decision support, not a prescription" in result.output
+    header = table.read_text().splitlines()[0]
+    assert header.startswith("strategy,line,state,regimen,reach_probability")
+    assert any(line.startswith("guideline,") for line in table.read_text().splitlines())
+
+
+def test_explain_lists_every_regimen_and_rejects_bad_fields():
+    from typer.testing import CliRunner
+
+    from sequencer.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["explain", "--line", "2", "--cps", "1-9", "--progressed-on-her2",
+                                 "--received", "pembrolizumab_trastuzumab_chemo"])
+    assert result.exit_code == 0, result.output
+    assert "* trastuzumab_deruxtecan" in result.output
+    assert "ramucirumab_paclitaxel" in result.output
+    assert "not eligible" in result.output  # e.g. opt-in phase II regimens
+    bad = runner.invoke(app, ["explain", "--cps", "5"])
+    assert bad.exit_code == 2 and "cps: '5' is not one of" in bad.output
+    bad = runner.invoke(app, ["explain", "--received", "tdxd"])
+    assert bad.exit_code == 2 and "received: ['tdxd'] not in the catalogue" in bad.output
+    bad = runner.invoke(app, ["solve", "--budget-cost", "1"])
+    assert bad.exit_code == 2 and "least achievable" in bad.output

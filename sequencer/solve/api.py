@@ -21,6 +21,7 @@ from sequencer.solve.objective import Budget, Objective
 from sequencer.solve.policy import Policy
 
 METHODS = ("auto", "backward", "lp")
+MILP_AUTO_PAIRS = 20000
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,12 @@ def solve(
     lp_solver: str = "glop",
     milp_solver: str = "scip",
     time_limit: float = 120.0,
+    milp: bool | None = None,
 ) -> SolveResult:
+    """``milp=None`` runs the MILP for models up to ``MILP_AUTO_PAIRS`` pairs (or for two
+    budgets); above that one budget is served by the Lagrangian search's deterministic policy,
+    whose distance to the randomised optimum is reported as the price of determinism (an upper
+    bound on the MILP's)."""
     if method not in METHODS:
         raise ValueError(f"method: {method!r} is not one of {list(METHODS)}")
     objective = objective or Objective()
@@ -113,15 +119,20 @@ def solve(
     if candidate is not None:
         lagrangian = Policy.from_sweep(model, objective, sweep(model, reward, fixed=candidate),
                                        "optimal under budget")
+    run_milp = milp if milp is not None else (model.n_pairs <= MILP_AUTO_PAIRS or candidate is None)
     try:
+        if not run_milp:
+            raise SolverError("MILP skipped for a large model")
         milp = solve_lp(model, reward, budget, solver=milp_solver, deterministic=True,
                         time_limit=time_limit, hint=candidate)
     except SolverError:
         if lagrangian is None:
             raise
-        milp = None  # no MILP solution within the time limit: the Lagrangian policy stands
+        milp = None  # no MILP solution (skipped or not in time): the Lagrangian policy stands
     if milp is None:
-        policy, status = lagrangian, "MILP not solved in time; Lagrangian deterministic policy"
+        policy = lagrangian
+        status = ("Lagrangian deterministic policy (MILP " + ("not solved in time)" if run_milp
+                                                              else "skipped: large model)"))
     else:
         policy = _deterministic_policy(model, objective, milp.occupation, unconstrained.choice,
                                        "optimal under budget")

@@ -85,8 +85,8 @@ def test_one_line_rewards_match_the_closed_form(standard_inputs):
     months = 1 / (total + delta)
     alive = (total - v["line_end.death_fraction"] * lp) / (total + delta)
     ly = months / 12 + alive * inputs.supportive_reward[0]
-    pair = [p for p in model.pairs(0)
-            if model.regimens[model.pair_regimen[p]] == "irinotecan_or_paclitaxel"][0]
+    pair = next(p for p in model.pairs(0)
+            if model.regimens[model.pair_regimen[p]] == "irinotecan_or_paclitaxel")
     assert model.reward[pair, 0] == pytest.approx(ly, rel=1e-12)
     assert model.reward[pair, 3] == pytest.approx(p_ae, rel=1e-12)
 

@@ -73,7 +73,7 @@ def _to_pymdptoolbox(model, reward):
         for k, p in enumerate(model.pairs(s)):
             lo, hi = model.succ_ptr[p], model.succ_ptr[p + 1]
             np.add.at(P[k, s], model.succ_state[lo:hi], model.succ_weight[lo:hi] / gamma)
-            P[k, s, n] = 1.0 - P[k, s, :n].sum()
+            P[k, s, n] = max(0.0, 1.0 - P[k, s, :n].sum())
             R[s, k] = reward[p]
         for k in range(len(model.pairs(s)), n_actions):
             P[k, s, n] = 1.0

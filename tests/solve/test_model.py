@@ -62,12 +62,12 @@ def test_transition_probabilities_sum_to_one(standard_model, tested_model):
 @given(seed=st.integers(0, 2**32 - 1))
 def test_transition_probabilities_sum_to_one_under_parameter_draws(sources, seed):
     rng = np.random.default_rng(seed)
-    values = sources.parameters.values(rng)
-    inputs = type(sources.inputs())(
-        **{**sources.inputs().__dict__, "values": values,
-           "info": InformationStrategy(baseline_ngs=True, rebiopsy=True)}
+    from sequencer.model.inputs import ModelInputs
+
+    inputs = ModelInputs.create(
+        sources.evidence.catalogue, sources.posterior.draw(int(rng.integers(4000))),
+        sources.parameters.values(rng), info=InformationStrategy(baseline_ngs=True, rebiopsy=True),
     )
-    inputs.__dict__.pop("test_sensitivity", None)
     _check_probabilities(build_model(inputs, cohort_roots(inputs)))
 
 

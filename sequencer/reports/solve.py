@@ -42,7 +42,7 @@ def format_solve(result: SolveResult, policies: list[Policy], objective: Objecti
         f"{'LY':>6} {'QALY':>6} {'cost':>10} {'AE>=3':>6}"),
     ]
     for policy in policies:
-        per_value = profile_values(model if policy.model is model else policy.model, policy.value)
+        per_value = profile_values(policy.model, policy.value)
         parts = {}
         shares = {}
         firsts = {}

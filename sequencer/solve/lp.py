@@ -47,18 +47,6 @@ class LPResult:
     budget_use: dict[str, float]
     solver: str
 
-    def policy_mixture(self, model: DecisionModel) -> dict[int, list[tuple[int, float]]]:
-        """State -> [(pair, probability)] for states the policy reaches (randomised where the
-        optimum splits its flow)."""
-        out: dict[int, list[tuple[int, float]]] = {}
-        for s in range(model.n_states):
-            lo, hi = model.state_ptr[s], model.state_ptr[s + 1]
-            flow = self.occupation[lo:hi]
-            total = flow.sum()
-            if total > 1e-12:
-                out[s] = [(int(lo + k), float(f / total)) for k, f in enumerate(flow) if f > 1e-12]
-        return out
-
 
 def flow_matrix(model: DecisionModel) -> sp.csr_matrix:
     """(state x pair) matrix of the flow-conservation rows."""

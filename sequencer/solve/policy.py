@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,6 @@ class Policy:
     value: np.ndarray  # (state,) objective value
     parts: np.ndarray  # (state, 4)
     name: str = "optimal"
-    mixture: dict[int, list[tuple[int, float]]] = field(default_factory=dict)  # randomised states
 
     @classmethod
     def from_sweep(cls, model: DecisionModel, objective: Objective, result: Sweep,

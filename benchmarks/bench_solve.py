@@ -26,7 +26,10 @@ from tests.solve.test_solvers import _to_pymdptoolbox
 QALY = Objective("qaly")
 
 
-def best_of(fn, repeat=5):
+REPEAT = 30  # best of REPEAT runs for backward induction and pymdptoolbox alike
+
+
+def best_of(fn, repeat=REPEAT):
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -36,13 +39,32 @@ def best_of(fn, repeat=5):
 
 
 def pymdptoolbox_time(model, reward):
+    """Best of pymdptoolbox's dense (up to 2,500 states) and sparse layouts; its ``run`` only.
+
+    Its input check is skipped for the sparse layout: ``util.isStochastic`` subtracts a vector
+    from a sparse row-sum matrix, which broadcasts to a dense n x n array (53 GiB at 84k
+    states). Its values are compared with ours instead.
+    """
+    import mdptoolbox.mdp
     from mdptoolbox.mdp import FiniteHorizon
 
-    P, R, gamma = _to_pymdptoolbox(model, reward)
-    fh = FiniteHorizon(P, R, gamma, N=int(model.line.max()))
-    start = time.perf_counter()
-    fh.run()
-    return time.perf_counter() - start, fh
+    best, best_fh = np.inf, None
+    for sparse in ((False, True) if model.n_states <= 2500 else (True,)):
+        P, R, gamma = _to_pymdptoolbox(model, reward, sparse=sparse)
+        check = mdptoolbox.mdp._util.check
+        if sparse:
+            mdptoolbox.mdp._util.check = lambda *args: None
+        try:
+            for _ in range(REPEAT):
+                fh = FiniteHorizon(P, R, gamma, N=int(model.line.max()))
+                start = time.perf_counter()
+                fh.run()
+                elapsed = time.perf_counter() - start
+                if elapsed < best:
+                    best, best_fh = elapsed, fh
+        finally:
+            mdptoolbox.mdp._util.check = check
+    return best, best_fh
 
 
 def main() -> None:
@@ -57,13 +79,14 @@ def main() -> None:
             None),
     }
     print(f"{'model':<27} {'states':>7} {'pairs':>7} {'entries':>8} {'build s':>8} {'BI ms':>7} "
-          f"{'entries/s':>9} {'GLOP s':>7} {'PDLP s':>7} {'budget s':>8} {'MILP':>6} "
+          f"{'entries/s':>9} {'explicit/s':>10} {'GLOP s':>7} {'PDLP s':>7} {'budget s':>8} {'MILP':>6} "
           f"{'pymdp s':>8} {'pymdp/BI':>8} {'model+solution MB':>17}")
     for name, (inputs, roots) in cases.items():
         model = build_model(inputs, roots or cohort_roots(inputs))
         reward = model.objective_reward(QALY.weights())
         bi_s, bi = best_of(lambda m=model, r=reward: sweep(m, r, parts=False))
         rate = (model.n_entries + model.n_pairs) / bi_s
+        explicit = model.n_entries / bi_s
         glop = solve_lp(model, reward, solver="glop").wall_time
         pdlp = solve_lp(model, reward, solver="pdlp").wall_time if model.n_pairs < 20000 else np.nan
         tox = float(model.initial @ sweep(model, reward).parts[:, 3])
@@ -73,16 +96,13 @@ def main() -> None:
         milp = "opt" if budgeted.status == "optimal" else "lagr"
         solution_mb = (model.nbytes() + 3 * model.n_states * 8 + model.n_pairs * 8
                        + model.n_states * 32) / 2**20
-        if model.n_states <= 2500:
-            pm_s, fh = pymdptoolbox_time(model, reward)
-            assert np.allclose(fh.V[:-1, 0], bi.value, rtol=1e-9)
-            ratio = f"{pm_s / bi_s:8.0f}"
-            pm = f"{pm_s:8.3f}"
-        else:
-            pm, ratio = f"{'-':>8}", f"{'-':>8}"
+        pm_s, fh = pymdptoolbox_time(model, reward)
+        assert np.allclose(fh.V[:-1, 0], bi.value, rtol=1e-9)
+        ratio = f"{pm_s / bi_s:8.0f}"
+        pm = f"{pm_s:8.3f}"
         mb = solution_mb
         print(f"{name:<27} {model.n_states:>7} {model.n_pairs:>7} {model.n_entries:>8} "
-              f"{model.build_seconds:>8.2f} {bi_s * 1e3:>7.2f} {rate:>9.2e} {glop:>7.2f} "
+              f"{model.build_seconds:>8.2f} {bi_s * 1e3:>7.2f} {rate:>9.2e} {explicit:>10.2e} {glop:>7.2f} "
               f"{pdlp:>7.2f} {budget_s:>8.2f} {milp:>6} {pm} {ratio} {mb:>17.1f}")
     print()
     print("random sparse acyclic MDPs (5 layers, 5 actions, 10 successors)")

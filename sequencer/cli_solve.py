@@ -71,7 +71,7 @@ def solve(
     budget_preset: Annotated[str | None, typer.Option(help="a preset of policies/budgets.yaml")] = None,
     method: Annotated[MethodChoice, typer.Option(help="backward induction or the occupation LP")] = MethodChoice.auto,
     lp_solver: Annotated[str, typer.Option(help="glop, pdlp or highs")] = "glop",
-    milp_solver: Annotated[str, typer.Option(help="scip, cp_sat or highs")] = "scip",
+    milp_solver: Annotated[str, typer.Option(help="highs or scip")] = "highs",
     strategy: Annotated[str | None, typer.Option(help="comma list of named strategies to evaluate too")] = None,
     tree: Annotated[bool, typer.Option("--tree", help="print the policy tree of each profile")] = False,
     depth: Annotated[int, typer.Option(help="tree depth (lines)")] = 3,

@@ -214,8 +214,19 @@ class ModelInputs:
 
     def eligible(self, state: State) -> list[str]:
         """Eligible regimens in catalogue order; supportive care is always last."""
-        ids = [r for r in self.catalogue.regimens if r != SUPPORTIVE and r in self._offered]
-        return [r for r in ids if self.ineligibility(r, state) is None] + [SUPPORTIVE]
+        key = (state.line, state.her2, state.cps, state.msi_high, state.known,
+               state.contraindications)
+        open_ = self._eligible_cache.get(key)  # eligible before excluding regimens received
+        if open_ is None:
+            probe = state.derive(received=frozenset())
+            ids = [r for r in self.catalogue.regimens if r != SUPPORTIVE and r in self._offered]
+            open_ = self._eligible_cache[key] = [
+                r for r in ids if self.ineligibility(r, probe) is None]
+        return [r for r in open_ if r not in state.received] + [SUPPORTIVE]
+
+    @cached_property
+    def _eligible_cache(self) -> dict[tuple, list[str]]:
+        return {}
 
     @cached_property
     def _offered(self) -> frozenset[str]:

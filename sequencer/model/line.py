@@ -18,8 +18,10 @@ simplification).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import product
+from types import MappingProxyType
 
 import numpy as np
 
@@ -39,7 +41,7 @@ class LineOutcome:
     p_death: float
     p_supportive: float
     successors: dict[State, list[float]]
-    p_events: dict[str, float]
+    p_events: Mapping[str, float]
     months: float  # expected (undiscounted) time on the line
 
 
@@ -135,17 +137,23 @@ class _Template:
     p_death: float
     p_supportive: float
     moves: dict[tuple, list[float]]
-    p_events: dict[str, float]
+    p_events: Mapping[str, float]
     months: float
 
 
-def _template_key(inputs: ModelInputs, state: State, regimen: str) -> tuple:
-    entry = inputs.catalogue.regimens[regimen]
-    exposure = frozenset(
-        c for r in state.received for c in inputs.catalogue.regimens[r].drug_classes
-    ) & frozenset(entry.drug_classes)
+def _template_key(inputs: ModelInputs, state: State, regimen: str, cache: dict) -> tuple:
+    """What the line's outcome depends on; the classes already received are cached per
+    (received, regimen) because many states share them."""
+    exposure_key = (state.received, regimen)
+    exposure = cache.get(exposure_key)
+    if exposure is None:
+        classes = inputs.catalogue.regimens
+        exposure = cache[exposure_key] = frozenset(
+            c for r in state.received for c in classes[r].drug_classes
+        ) & frozenset(classes[regimen].drug_classes)
+    creates = frozenset(inputs.catalogue.regimens[regimen].creates)
     return (regimen, state.line, state.her2, state.cps, state.known, state.resistance, exposure,
-            state.contraindications & frozenset(entry.creates))
+            state.contraindications & creates)
 
 
 def _template(inputs: ModelInputs, state: State, regimen: str) -> _Template:
@@ -204,7 +212,8 @@ def _template(inputs: ModelInputs, state: State, regimen: str) -> _Template:
                     share = (1 - leave) * p_obs * p_contra
                     cell[0] += prob * share
                     cell[1] += disc * share
-    return _Template(reward, p_death, p_supportive, moves, events, months)
+    return _Template(_read_only(reward), p_death, p_supportive, moves,
+                     MappingProxyType(events), months)
 
 
 def line_outcome(inputs: ModelInputs, state: State, regimen: str,
@@ -212,25 +221,35 @@ def line_outcome(inputs: ModelInputs, state: State, regimen: str,
     """Rewards and successors of giving ``regimen`` in ``state`` (``regimen`` must be eligible).
 
     ``cache`` (a dict kept by the caller) reuses the outcome of states that differ only in ways
-    this line does not depend on."""
-    if regimen == inputs.supportive_id:
-        hazard = np.log(2) / inputs.values["supportive_care.median_os_months"]
-        return LineOutcome(inputs.supportive_reward.copy(), 1.0, 0.0, {}, {"death": 1.0},
-                           1.0 / hazard)
+    this line does not depend on; outcomes from a cache share their read-only ``reward`` and
+    ``p_events``."""
     if cache is None:
-        template = _template(inputs, state, regimen)
-    else:
-        key = _template_key(inputs, state, regimen)
-        template = cache.get(key)
-        if template is None:
-            template = cache[key] = _template(inputs, state, regimen)
-    received = state.received | {regimen}
+        cache = {}
+    if regimen == inputs.supportive_id:
+        outcome = cache.get("supportive")
+        if outcome is None:
+            hazard = np.log(2) / inputs.values["supportive_care.median_os_months"]
+            outcome = cache["supportive"] = LineOutcome(
+                _read_only(inputs.supportive_reward.copy()), 1.0, 0.0, {},
+                MappingProxyType({"death": 1.0}), 1.0 / hazard)
+        return outcome
+    key = _template_key(inputs, state, regimen, cache)
+    template = cache.get(key)
+    if template is None:
+        template = cache[key] = _template(inputs, state, regimen)
     successors: dict[State, list[float]] = {}
-    for (her2, found, new_contra, resistance), (prob, weight) in template.moves.items():
-        nxt = state.derive(
-            line=state.line + 1, her2=her2, known=state.known | found, received=received,
-            contraindications=state.contraindications | new_contra, resistance=resistance,
-        )
-        successors[nxt] = [prob, weight]
-    return LineOutcome(template.reward.copy(), template.p_death, template.p_supportive,
-                       successors, dict(template.p_events), template.months)
+    if template.moves:
+        received = state.received | {regimen}
+        for (her2, found, new_contra, resistance), (prob, weight) in template.moves.items():
+            nxt = state.derive(
+                line=state.line + 1, her2=her2, known=state.known | found, received=received,
+                contraindications=state.contraindications | new_contra, resistance=resistance,
+            )
+            successors[nxt] = [prob, weight]
+    return LineOutcome(template.reward, template.p_death, template.p_supportive,
+                       successors, template.p_events, template.months)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array

@@ -3,7 +3,7 @@
 * no budget: backward induction (``method="backward"``, the reference) or the occupation LP
   (``method="lp"``, GLOP or PDLP);
 * budgets: the randomised optimum (Lagrangian search for one budget, the LP for two), the best
-  deterministic policy by MILP (SCIP or CP-SAT), and the price of determinism (their difference).
+  deterministic policy by MILP (HiGHS or SCIP), and the price of determinism (their difference).
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def solve(
     budget: Budget | None = None,
     method: str = "auto",
     lp_solver: str = "glop",
-    milp_solver: str = "scip",
+    milp_solver: str = "highs",
     time_limit: float = 120.0,
     milp: bool | None = None,
 ) -> SolveResult:

@@ -1,22 +1,26 @@
 """Backward induction over the acyclic state graph: the reference solver.
 
 States are numbered by line and every successor lies in a later line, so one sweep from the last
-line to the first solves the model exactly (Bellman 1957; Puterman 1994, section 4.5). Each
-line's block is handled at once with numpy: successor values are gathered, weighted and summed
-per (state, regimen) pair with ``bincount``, and the best pair per state is a segment maximum.
-The same sweep with the choice fixed evaluates any policy (a named strategy).
+line to the first solves the model exactly (Bellman 1957; Puterman 1994, section 4.5). The sweep
+is one compiled pass (numba) over the CSR arrays of ``DecisionModel``: each (state, regimen)
+pair's value is its reward plus the discounted weights times its successors' values, and each
+state takes its best pair. States of one line do not depend on each other, so large models sweep
+each line on all cores; the result is the same on any number of threads. The same sweep with the choice fixed evaluates any policy (a named
+strategy).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from sequencer.model.build import DecisionModel
 
-_TIE = 1e-12
+_TIE = 1e-12  # relative tolerance within which the first pair (catalogue order) wins a tie
 
 
 @dataclass(frozen=True)
@@ -25,19 +29,65 @@ class Sweep:
 
     choice: np.ndarray  # (state,) pair index
     value: np.ndarray  # (state,) objective value
-    parts: np.ndarray  # (state, 4) discounted LY, QALY, cost, toxicity of the chosen policy
+    parts: np.ndarray | None  # (state, 4) discounted LY, QALY, cost, toxicity of the policy
     q: np.ndarray  # (pair,) value of each pair under the chosen continuation
     seconds: float
 
 
-def _blocks(model: DecisionModel):
-    """(state range, pair range, entry range) per line, last line first."""
-    lines = np.unique(model.line)
-    bounds = np.searchsorted(model.line, lines, side="left").tolist() + [model.n_states]
-    for k in range(len(lines) - 1, -1, -1):
-        a, b = bounds[k], bounds[k + 1]
-        p0, p1 = int(model.state_ptr[a]), int(model.state_ptr[b])
-        yield a, b, p0, p1, int(model.succ_ptr[p0]), int(model.succ_ptr[p1])
+def _sweep_body(blocks, state_ptr, succ_ptr, succ_state, succ_weight, reward, fixed,
+                reward_parts, value, q, choice, part):  # pragma: no cover - compiled
+    use_fixed = fixed.shape[0] > 0
+    with_parts = part.shape[0] > 0
+    n_parts = reward_parts.shape[1]
+    for blk in range(blocks.shape[0]):  # lines, last first; states within a line are independent
+        for s in numba.prange(blocks[blk, 0], blocks[blk, 1]):
+            first, last = state_ptr[s], state_ptr[s + 1]
+            best = -np.inf
+            for p in range(first, last):
+                acc = reward[p]
+                for e in range(succ_ptr[p], succ_ptr[p + 1]):
+                    acc += succ_weight[e] * value[succ_state[e]]
+                q[p] = acc
+                best = max(best, acc)
+            if use_fixed:
+                chosen = fixed[s]
+            else:
+                floor = best - _TIE * max(1.0, abs(best))
+                chosen = last - 1
+                for p in range(first, last):
+                    if q[p] >= floor:
+                        chosen = p
+                        break
+            choice[s] = chosen
+            value[s] = q[chosen]
+            if with_parts:
+                for k in range(n_parts):
+                    acc = reward_parts[chosen, k]
+                    for e in range(succ_ptr[chosen], succ_ptr[chosen + 1]):
+                        acc += succ_weight[e] * part[succ_state[e], k]
+                    part[s, k] = acc
+
+
+_serial_kernel = numba.njit(cache=True, nogil=True)(_sweep_body)
+_parallel_kernel = numba.njit(cache=True, parallel=True)(_sweep_body)
+# Numba's fallback 'workqueue' threading layer must not run two parallel kernels at once (the
+# service solves from a thread pool), so parallel sweeps take turns; serial ones never wait.
+_PARALLEL_LOCK = threading.Lock()
+PARALLEL_PAIRS = 20_000  # models with at least this many pairs are swept on all cores
+_NOT_FIXED = np.empty(0, dtype=np.int64)  # read-only placeholders for the optional arrays
+_NO_PARTS = np.empty((0, 4))
+
+
+def _line_blocks(model: DecisionModel) -> np.ndarray:
+    """(line, 2) state ranges, last line first; cached on the model."""
+    cached = model.__dict__.get("_line_blocks")
+    if cached is None:
+        lines = np.unique(model.line)
+        bounds = np.searchsorted(model.line, lines, side="left").tolist() + [model.n_states]
+        cached = np.array([(bounds[k], bounds[k + 1]) for k in range(len(lines) - 1, -1, -1)],
+                          dtype=np.int64).reshape(-1, 2)
+        object.__setattr__(model, "_line_blocks", cached)
+    return cached
 
 
 def entry_pair(model: DecisionModel) -> np.ndarray:
@@ -53,38 +103,27 @@ def sweep(
 ) -> Sweep:
     """Backward induction with per-pair ``reward``; ``fixed`` (state -> pair) evaluates a policy.
 
-    ``reward`` is the objective per pair (``model.objective_reward(weights)``).
+    ``reward`` is the objective per pair (``model.objective_reward(weights)``). Within a relative
+    1e-12 of the best value the first pair (catalogue order) wins, so the policy does not flip on
+    rounding noise. ``parts`` adds the discounted LY, QALY, cost and toxicity of the policy.
     """
     start = time.perf_counter()
-    value = np.zeros(model.n_states)
-    part = np.zeros((model.n_states, model.reward.shape[1])) if parts else None
+    reward = np.ascontiguousarray(reward, dtype=np.float64)
+    if reward.shape != (model.n_pairs,):
+        raise ValueError(f"reward must have one value per pair ({model.n_pairs}), got {reward.shape}")
+    value = np.empty(model.n_states)
     q = np.empty(model.n_pairs)
     choice = np.empty(model.n_states, dtype=np.int64)
-    owner = entry_pair(model)
-    for a, b, p0, p1, e0, e1 in _blocks(model):
-        succ = model.succ_state[e0:e1]
-        w = model.succ_weight[e0:e1]
-        local = owner[e0:e1] - p0
-        cont = np.bincount(local, weights=w * value[succ], minlength=p1 - p0)
-        q[p0:p1] = reward[p0:p1] + cont
-        starts = model.state_ptr[a:b] - p0
-        if fixed is None:
-            best = np.maximum.reduceat(q[p0:p1], starts)
-            states = model.pair_state[p0:p1] - a
-            tol = _TIE * np.maximum(1.0, np.abs(best))
-            hit = q[p0:p1] >= best[states] - tol[states]
-            idx = np.where(hit, np.arange(p0, p1), np.iinfo(np.int64).max)
-            choice[a:b] = np.minimum.reduceat(idx, starts)
-        else:
-            choice[a:b] = fixed[a:b]
-        value[a:b] = q[choice[a:b]]
-        if parts:
-            chosen = choice[a:b]
-            cont_parts = np.zeros((p1 - p0, part.shape[1]))
-            for k in range(part.shape[1]):
-                cont_parts[:, k] = np.bincount(local, weights=w * part[succ, k], minlength=p1 - p0)
-            part[a:b] = model.reward[chosen] + cont_parts[chosen - p0]
-    return Sweep(choice, value, part, q, time.perf_counter() - start)
+    part = np.empty((model.n_states, model.reward.shape[1])) if parts else _NO_PARTS
+    fixed_arr = _NOT_FIXED if fixed is None else np.asarray(fixed, dtype=np.int64)
+    args = (_line_blocks(model), model.state_ptr, model.succ_ptr, model.succ_state,
+            model.succ_weight, reward, fixed_arr, model.reward, value, q, choice, part)
+    if model.n_pairs >= PARALLEL_PAIRS:
+        with _PARALLEL_LOCK:
+            _parallel_kernel(*args)
+    else:
+        _serial_kernel(*args)
+    return Sweep(choice, value, part if parts else None, q, time.perf_counter() - start)
 
 
 def solve_backward(model: DecisionModel, weights: np.ndarray) -> Sweep:

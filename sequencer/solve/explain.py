@@ -76,7 +76,7 @@ def explain_state(inputs: ModelInputs, state: State, objective: Objective,
         rows.append(ExplainRow(
             regimen, True, "", float(solved.q[p]),
             dict(zip(("ly", "qaly", "cost", "toxicity"), parts.tolist())),
-            outcome.months, outcome.p_events, level, _sources(inputs, regimen, state.line),
+            outcome.months, dict(outcome.p_events), level, _sources(inputs, regimen, state.line),
             best=bool(p == best_pair),
         ))
     rows.sort(key=lambda r: (not r.eligible, -(r.value if r.value is not None else -np.inf)))

@@ -8,13 +8,20 @@ is used. Flow conservation per state ``s``::
 maximise ``sum_p r[p] x[p]``, with budgets ``sum_p c[p] x[p] <= B`` as extra rows. Unconstrained,
 its optimum equals backward induction.
 A deterministic policy under budgets adds binaries ``z[p]`` with ``sum_{p in s} z[p] = 1`` and
-``x[p] <= z[p]`` (each state is visited at most once, so its occupation is at most one) and is
-solved as a MILP (SCIP or CP-SAT). The matrix is passed to OR-Tools as one sparse array.
+``x[p] <= U[s] z[p]`` (``U`` bounds the state's occupation under any policy) and is solved as a
+MILP, by HiGHS (default; it proved the 9,215-pair model optimal in 6 s where SCIP needed 23 s)
+or SCIP, both through OR-Tools, to a relative gap of 1e-6. CP-SAT is not offered: it needs
+integer variables and the occupation measure is continuous. The matrix is passed to OR-Tools as
+one sparse array.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,7 +34,29 @@ from sequencer.solve.backward import entry_pair
 from sequencer.solve.objective import Budget
 
 LP_SOLVERS = ("glop", "pdlp", "highs")
-MILP_SOLVERS = ("scip", "cp_sat", "highs")
+MILP_SOLVERS = ("highs", "scip")
+MILP_GAP = 1e-6  # relative optimality gap at which a MILP counts as solved
+MILP_MARGIN = 1e-5  # relative margin kept inside each budget by the MILP
+_SOLVER_PARAMETERS = {
+    "highs": f"mip_rel_gap={MILP_GAP}\noutput_flag=false",
+    "scip": f"limits/gap = {MILP_GAP}",
+}
+_NATIVE_OUTPUT = threading.Lock()
+
+
+@contextmanager
+def _stdout_to_stderr():
+    """Send the solver library's own prints (HiGHS writes some to C stdout whatever its options)
+    to stderr, so they never mix with a command's table or CSV on stdout."""
+    sys.stdout.flush()
+    with _NATIVE_OUTPUT:
+        saved = os.dup(1)
+        try:
+            os.dup2(2, 1)
+            yield
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 class SolverError(SequencerError):
@@ -99,7 +128,10 @@ def solve_lp(
     for _name, column, limit in limits:
         rows.append(sp.csr_matrix(model.reward[:, column][None, :]))
         lower.append(np.array([-np.inf]))
-        upper.append(np.array([limit]))
+        # the MILP's budget rows keep a 1e-5 relative margin: solvers accept rows violated by
+        # their feasibility tolerance, and the exact policy read from a solution must meet the
+        # budget itself
+        upper.append(np.array([limit - MILP_MARGIN * abs(limit) if deterministic else limit]))
     n_vars = n
     objective = np.asarray(reward, dtype=float)
     if deterministic:
@@ -119,7 +151,8 @@ def solve_lp(
     matrix = sp.vstack(rows).tocsr()
     lp = mb.Model()
     var_upper = np.full(n_vars, np.inf)
-    if deterministic:
+    if deterministic:  # finite bounds on every variable (CP-SAT needs them)
+        var_upper[:n] = occupation_bound(model)[model.pair_state]
         var_upper[n:] = 1.0
     lp.helper.fill_model_from_sparse_data(
         np.zeros(n_vars), var_upper, objective, np.concatenate(lower), np.concatenate(upper), matrix
@@ -128,14 +161,21 @@ def solve_lp(
     if deterministic:
         for k in range(n, 2 * n):
             lp.helper.set_var_integrality(k, True)
-        if hint is not None:  # a known feasible deterministic choice (pair per state)
+        # a known feasible deterministic choice (pair per state); OR-Tools 9.15 crashes (SIGSEGV)
+        # when a hint is passed to HiGHS, so only SCIP gets it
+        if hint is not None and solver == "scip":
             chosen = np.zeros(n)
             chosen[hint] = 1.0
             for k in range(n):
                 lp.helper.add_hint(n + k, float(chosen[k]))
     engine = mb.Solver(solver)
     engine.set_time_limit_in_seconds(time_limit)
-    status = engine.solve(lp)
+    if deterministic:
+        engine.set_solver_specific_parameters(_SOLVER_PARAMETERS[solver])
+        with _stdout_to_stderr():
+            status = engine.solve(lp)
+    else:
+        status = engine.solve(lp)
     wall = time.perf_counter() - start
     name = getattr(status, "name", str(status))
     if status not in (mb.SolveStatus.OPTIMAL, mb.SolveStatus.FEASIBLE):

@@ -58,26 +58,38 @@ def test_lp_equals_backward_induction_on_random_acyclic_mdps(seed, layers, width
     assert abs(lp.value - bi) <= 1e-6 * max(1.0, abs(bi))
 
 
-def _to_pymdptoolbox(model, reward):
+def _to_pymdptoolbox(model, reward, sparse=False):
     """Our semi-Markov model as a finite-horizon MDP: P[a] = weights / gamma plus an absorbing
-    'dead' state (zero reward); unavailable actions get a large negative reward."""
+    'dead' state (zero reward); unavailable actions get a large negative reward. Action k is a
+    state's k-th eligible pair. ``sparse`` gives P as a list of scipy CSR matrices, the layout
+    pymdptoolbox uses for large problems."""
+    import scipy.sparse as sp
+
     n, n_actions = model.n_states, int(np.diff(model.state_ptr).max())
-    gamma = max(1e-9, float(np.bincount(
-        np.repeat(np.arange(model.n_pairs), np.diff(model.succ_ptr)), weights=model.succ_weight,
-        minlength=model.n_pairs).max()))
-    P = np.zeros((n_actions, n + 1, n + 1))
+    pair_of_entry = np.repeat(np.arange(model.n_pairs), np.diff(model.succ_ptr))
+    gamma = max(1e-9, float(np.bincount(pair_of_entry, weights=model.succ_weight,
+                                        minlength=model.n_pairs).max()))
+    k_of_pair = np.arange(model.n_pairs) - model.state_ptr[model.pair_state]
     R = np.full((n + 1, n_actions), -1e9)
-    P[:, n, n] = 1.0
     R[n, :] = 0.0
-    for s in range(n):
-        for k, p in enumerate(model.pairs(s)):
-            lo, hi = model.succ_ptr[p], model.succ_ptr[p + 1]
-            np.add.at(P[k, s], model.succ_state[lo:hi], model.succ_weight[lo:hi] / gamma)
-            P[k, s, n] = max(0.0, 1.0 - P[k, s, :n].sum())
-            R[s, k] = reward[p]
-        for k in range(len(model.pairs(s)), n_actions):
-            P[k, s, n] = 1.0
-    return P, R, gamma
+    R[model.pair_state, k_of_pair] = reward
+    stay = np.zeros(model.n_pairs)  # probability mass to the absorbing state
+    np.subtract(1.0, np.bincount(pair_of_entry, weights=model.succ_weight / gamma,
+                                 minlength=model.n_pairs), out=stay)
+    P = []
+    for k in range(n_actions):
+        pairs = np.flatnonzero(k_of_pair == k)
+        entries = np.flatnonzero(k_of_pair[pair_of_entry] == k)
+        unused = np.setdiff1d(np.arange(n + 1), model.pair_state[pairs])
+        rows = np.concatenate([model.pair_state[pair_of_entry[entries]], model.pair_state[pairs],
+                               unused])
+        cols = np.concatenate([model.succ_state[entries], np.full(len(pairs), n),
+                               np.full(len(unused), n)])
+        vals = np.concatenate([model.succ_weight[entries] / gamma, np.maximum(stay[pairs], 0.0),
+                               np.ones(len(unused))])
+        matrix = sp.csr_matrix((vals, (rows, cols)), shape=(n + 1, n + 1))
+        P.append(matrix if sparse else matrix.toarray())
+    return (P if sparse else np.array(P)), R, gamma
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -95,20 +107,22 @@ def test_backward_induction_equals_pymdptoolbox_on_random_problems(seed):
     np.testing.assert_allclose(ours.q[chosen], ours.value, rtol=1e-10)
 
 
-def test_backward_induction_equals_pymdptoolbox_on_our_model(sources):
+@pytest.mark.parametrize("sparse", [False, True])
+def test_backward_induction_equals_pymdptoolbox_on_our_model(sources, standard_model, sparse):
+    """Reference: pymdptoolbox's FiniteHorizon (dense and sparse layouts) on our model."""
     from mdptoolbox.mdp import FiniteHorizon
 
     from sequencer.model.build import build_model
     from sequencer.model.states import State
 
-    inputs = sources.inputs(max_lines=2)
-    model = build_model(inputs, {State(line=1, cps="1-9"): 1.0})
-    reward = model.objective_reward(QALY.weights())
-    P, R, gamma = _to_pymdptoolbox(model, reward)
-    fh = FiniteHorizon(P, R, gamma, N=int(model.line.max()))
-    fh.run()
-    ours = sweep(model, reward)
-    np.testing.assert_allclose(ours.value, fh.V[:-1, 0], rtol=1e-10)
+    small = build_model(sources.inputs(max_lines=2), {State(line=1, cps="1-9"): 1.0})
+    for model in (small, standard_model):
+        reward = model.objective_reward(QALY.weights())
+        P, R, gamma = _to_pymdptoolbox(model, reward, sparse=sparse)
+        fh = FiniteHorizon(P, R, gamma, N=int(model.line.max()))
+        fh.run()
+        ours = sweep(model, reward)
+        np.testing.assert_allclose(ours.value, fh.V[:-1, 0], rtol=1e-10)
 
 
 def test_milp_meets_its_budget_and_a_loose_budget_gives_the_unconstrained_optimum(standard_model):
@@ -185,3 +199,52 @@ def test_removing_actions_never_raises_the_optimum_on_random_mdps(seed):
     forbid[model.state_ptr[:-1]] = False
     restricted = sweep(model, np.where(forbid, -1e6, reward)).value
     assert np.all(restricted <= full + 1e-12)
+
+
+def test_parallel_sweep_equals_serial_sweep_on_any_thread_count(tested_model, monkeypatch):
+    """Reference: the serial sweep. Lines are swept on all cores above PARALLEL_PAIRS pairs; the
+    policy, values and parts must be identical (not merely close) on 1 and 2 threads."""
+    import numba
+
+    from sequencer.solve import backward
+
+    reward = tested_model.objective_reward(QALY.weights())
+    monkeypatch.setattr(backward, "PARALLEL_PAIRS", 10**12)
+    serial = sweep(tested_model, reward)
+    monkeypatch.setattr(backward, "PARALLEL_PAIRS", 0)
+    before = numba.get_num_threads()
+    try:
+        for threads in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+            numba.set_num_threads(threads)
+            parallel = sweep(tested_model, reward)
+            np.testing.assert_array_equal(parallel.choice, serial.choice)
+            np.testing.assert_array_equal(parallel.value, serial.value)
+            np.testing.assert_array_equal(parallel.parts, serial.parts)
+    finally:
+        numba.set_num_threads(before)
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+@pytest.mark.parametrize("milp_solver", ["highs", "scip"])
+def test_milp_equals_enumeration_of_all_deterministic_policies(seed, milp_solver):
+    """Reference: brute force. A small random model has few enough deterministic policies
+    (one pair per state) to evaluate each with the fixed-choice sweep; the best one within a
+    toxicity budget must equal the MILP's optimum (to its 1e-6 gap and 1e-5 budget margin)."""
+    import itertools
+
+    model = random_layered_model(np.random.default_rng(seed), 3, 3, 2, 2, 0.2)
+    reward = model.objective_reward([1.0, 0, 0, 0])
+    options = [list(model.pairs(s)) for s in range(model.n_states)]
+    assert 2**6 <= np.prod([len(o) for o in options]) <= 2**9
+    outcomes = []
+    for choice in itertools.product(*options):
+        result = sweep(model, reward, fixed=np.array(choice))
+        outcomes.append((float(model.initial @ result.value),
+                         float(model.initial @ result.parts[:, 3])))
+    values, tox = np.array(outcomes).T
+    limit = float(np.quantile(tox, 0.3))  # binding for most policies
+    best = values[tox <= limit * (1 - 1e-5)].max()
+    milp = solve_lp(model, reward, Budget(toxicity=limit), solver=milp_solver, deterministic=True)
+    assert milp.status == "OPTIMAL"
+    assert milp.value == pytest.approx(best, rel=1e-6)
+    assert milp.budget_use["toxicity"] <= limit

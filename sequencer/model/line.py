@@ -139,6 +139,36 @@ class _Template:
     moves: dict[tuple, list[float]]
     p_events: Mapping[str, float]
     months: float
+    components: tuple[Component, ...]  # the same line, one hidden configuration at a time
+
+
+@dataclass(frozen=True)
+class Component:
+    """One hidden configuration of a line, for patient-level simulation: given it, the time on
+    the line is exponential with ``rate`` (per month) and independent of how the line ends (the
+    ending hazards are constant), so a patient draws the configuration, the time, then one of
+    ``outcomes``: (kind, move, event, probability) with kind ``death``, ``supportive`` (not fit
+    for another line) or ``next`` (``move`` is the change to the state, see ``next_state``) and
+    event ``death``, ``progression`` or ``toxicity``."""
+
+    weight: float
+    rate: float
+    outcomes: tuple[tuple[str, tuple | None, str, float], ...]
+
+
+@dataclass(frozen=True)
+class LineComponents:
+    """What a simulated patient needs for one line: its hidden configurations and the per-line
+    constants of the rewards (the solver's expected rewards are their expectation)."""
+
+    components: tuple[Component, ...]
+    utility: float
+    monthly_cost: float
+    p_ae: float  # probability of a grade >= 3 AE episode on the line
+    ae_cost: float
+    ae_qaly_loss: float  # QALYs lost per episode
+    start_cost: float  # one-off cost at the start of the line (baseline NGS at line 1)
+    progression_cost: float  # one-off cost at a progression that is tested (re-biopsy)
 
 
 def _template_key(inputs: ModelInputs, state: State, regimen: str, cache: dict) -> tuple:
@@ -181,9 +211,11 @@ def _template(inputs: ModelInputs, state: State, regimen: str) -> _Template:
     events = {"death": 0.0, "progression": 0.0, "toxicity": 0.0}
     configs, belief, enumerated = _configs(inputs, state, regimen)
     leave = 1.0 if last_line else attrition
+    components = []
     for weight, factor, present in configs:
         lp = base_hazard * factor
         total = lp / (1 - q_tox)
+        outs = [("death", None, "death", f_death * lp / total)]
         time = 1.0 / (total + delta)
         months += weight / total
         reward[0] += weight * time / 12
@@ -199,6 +231,8 @@ def _template(inputs: ModelInputs, state: State, regimen: str) -> _Template:
                 reward[2] += disc * v["cost.rebiopsy"]
             p_supportive += prob * leave
             reward += disc * leave * supportive
+            if leave > 0:
+                outs.append(("supportive", None, name, ends[name] / total * leave))
             if last_line:
                 continue
             assessed = "assessed" if event and name == "progression" else state.resistance
@@ -208,12 +242,15 @@ def _template(inputs: ModelInputs, state: State, regimen: str) -> _Template:
                 outcomes = [(state.her2, frozenset(), 1.0)]
             for her2, found, p_obs in outcomes:
                 for new_contra, p_contra in contra:
-                    cell = moves.setdefault((her2, found, new_contra, assessed), [0.0, 0.0])
+                    key = (her2, found, new_contra, assessed)
+                    cell = moves.setdefault(key, [0.0, 0.0])
                     share = (1 - leave) * p_obs * p_contra
                     cell[0] += prob * share
                     cell[1] += disc * share
+                    outs.append(("next", key, name, ends[name] / total * share))
+        components.append(Component(weight, total, tuple(outs)))
     return _Template(_read_only(reward), p_death, p_supportive, moves,
-                     MappingProxyType(events), months)
+                     MappingProxyType(events), months, tuple(components))
 
 
 def line_outcome(inputs: ModelInputs, state: State, regimen: str,
@@ -238,16 +275,49 @@ def line_outcome(inputs: ModelInputs, state: State, regimen: str,
     if template is None:
         template = cache[key] = _template(inputs, state, regimen)
     successors: dict[State, list[float]] = {}
-    if template.moves:
-        received = state.received | {regimen}
-        for (her2, found, new_contra, resistance), (prob, weight) in template.moves.items():
-            nxt = state.derive(
-                line=state.line + 1, her2=her2, known=state.known | found, received=received,
-                contraindications=state.contraindications | new_contra, resistance=resistance,
-            )
-            successors[nxt] = [prob, weight]
+    for move, (prob, weight) in template.moves.items():
+        successors[next_state(state, regimen, move)] = [prob, weight]
     return LineOutcome(template.reward, template.p_death, template.p_supportive,
                        successors, template.p_events, template.months)
+
+
+def next_state(state: State, regimen: str, move: tuple) -> State:
+    """The state after ``regimen`` in ``state`` ends with ``move`` = (HER2 observed, alterations
+    found, new contraindications, resistance)."""
+    her2, found, new_contra, resistance = move
+    return state.derive(
+        line=state.line + 1, her2=her2, known=state.known | found,
+        received=state.received | {regimen},
+        contraindications=state.contraindications | new_contra, resistance=resistance,
+    )
+
+
+def line_components(inputs: ModelInputs, state: State, regimen: str,
+                    cache: dict | None = None) -> LineComponents:
+    """The line of ``regimen`` in ``state`` for patient-level simulation (see ``Component``)."""
+    v = inputs.values
+    if regimen == inputs.supportive_id:
+        rate = np.log(2) / v["supportive_care.median_os_months"]
+        death = Component(1.0, rate, (("death", None, "death", 1.0),))
+        return LineComponents((death,), v["utility.supportive_care"],
+                              v["cost.supportive_care_per_month"], 0.0, 0.0, 0.0, 0.0, 0.0)
+    cache = {} if cache is None else cache
+    key = _template_key(inputs, state, regimen, cache)
+    template = cache.get(key)
+    if template is None:
+        template = cache[key] = _template(inputs, state, regimen)
+    entry = inputs.catalogue.regimens[regimen]
+    _, p_ae = inputs.base_rates(regimen, state)
+    tested = (state.resistance == "pending" and inputs.info.rebiopsy
+              and bool(HER2_DRUG_CLASSES & set(entry.drug_classes)))
+    return LineComponents(
+        template.components,
+        v["utility.first_line"] if state.line == 1 else v["utility.later_line"],
+        inputs.monthly_cost(regimen), p_ae, v["cost.grade3_ae_episode"],
+        v["utility.grade3_ae_disutility"] * v["utility.grade3_ae_duration_months"] / 12,
+        v["cost.ngs_panel"] if state.line == 1 and inputs.info.baseline_ngs else 0.0,
+        v["cost.rebiopsy"] if tested else 0.0,
+    )
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:

@@ -1,0 +1,3 @@
+"""Decision-model fixtures shared with the solver tests."""
+
+from tests.solve.conftest import sources, standard_inputs, standard_model  # noqa: F401

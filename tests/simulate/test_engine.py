@@ -1,0 +1,94 @@
+"""The patient-level engine against the decision model's exact expectations.
+
+Reference: backward induction (``sweep`` with the policy's choice fixed) gives each policy's
+expected discounted life-years, QALYs, costs and grade >= 3 AE episodes in closed form; the
+means of simulated patients must match within Monte Carlo error (4 standard errors).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sequencer.model.build import build_model, cohort_roots
+from sequencer.model.states import InformationStrategy
+from sequencer.simulate.engine import LINE_FIELDS, simulate
+from sequencer.simulate.tables import PolicyTableError, policy_tables
+from sequencer.solve.backward import solve_backward, sweep
+from sequencer.solve.objective import Objective
+from sequencer.solve.strategies import load_named, strategy_choice
+
+N = 100_000
+COLUMNS = ("ly_disc", "qaly_disc", "cost_disc", "ae_disc")  # the solver's parts, in order
+
+
+def _check_means(model, choice, seed):
+    expected = model.initial @ sweep(model, model.objective_reward([0, 1, 0, 0]),
+                                     fixed=choice).parts
+    result = simulate(policy_tables(model, choice), N, seed)
+    for k, name in enumerate(COLUMNS):
+        x = result.column(name)
+        se = x.std(ddof=1) / np.sqrt(N)
+        assert abs(x.mean() - expected[k]) <= 4 * se, (name, x.mean(), expected[k], se)
+
+
+@pytest.fixture(scope="module")
+def sim_tested_model(sources):
+    inputs = sources.inputs(info=InformationStrategy(True, True, True))
+    return build_model(inputs, cohort_roots(inputs))
+
+
+def test_simulated_means_equal_the_optimal_policy_values(standard_model):
+    _check_means(standard_model, solve_backward(standard_model, Objective("qaly").weights()).choice,
+                 1)
+
+
+def test_simulated_means_equal_a_named_strategy_values(standard_model):
+    strategy = load_named("guideline", standard_model.inputs.catalogue)
+    _check_means(standard_model, strategy_choice(standard_model, strategy), 2)
+
+
+def test_simulated_means_with_testing_and_the_nmb_policy(sim_tested_model):
+    """Baseline NGS, ctDNA and re-biopsy exercise detections, one-off costs and the hidden
+    configurations; the NMB-optimal policy differs from the QALY one."""
+    choice = solve_backward(sim_tested_model, Objective("nmb", 30000).weights()).choice
+    _check_means(sim_tested_model, choice, 3)
+
+
+def test_outcome_probabilities_sum_to_one_and_targets_are_later_lines(sim_tested_model):
+    choice = solve_backward(sim_tested_model, Objective("qaly").weights()).choice
+    t = policy_tables(sim_tested_model, choice)
+    ends = t.out_ptr[1:] - 1
+    np.testing.assert_allclose(t.out_cum[ends], 1.0, rtol=1e-12)
+    np.testing.assert_allclose(t.comp_cum[t.comp_ptr[1:][np.diff(t.comp_ptr) > 0] - 1], 1.0)
+    nxt = t.out_target >= 0
+    owner = np.repeat(np.arange(len(t.comp_rate)), np.diff(t.out_ptr))
+    state_of_comp = np.repeat(np.arange(len(t.line)), np.diff(t.comp_ptr))
+    src_line = t.line[state_of_comp[owner[nxt]]]
+    assert (t.line[t.out_target[nxt]] == src_line + 1).all()
+
+
+def test_same_seed_same_patients_and_line_histories(standard_model):
+    choice = solve_backward(standard_model, Objective("qaly").weights()).choice
+    tables = policy_tables(standard_model, choice)
+    a = simulate(tables, 500, 7, keep_lines=True)
+    b = simulate(tables, 500, 7, keep_lines=True)
+    np.testing.assert_array_equal(a.outcomes, b.outcomes)
+    np.testing.assert_array_equal(a.lines, b.lines)
+    # each history is contiguous in time and ends at the patient's death (overall survival)
+    start, end = a.lines[:, :, LINE_FIELDS.index("start")], a.lines[:, :, LINE_FIELDS.index("end")]
+    np.testing.assert_allclose(np.nanmax(end, axis=1), a.column("os"))
+    np.testing.assert_allclose(start[:, 1:][~np.isnan(start[:, 1:])],
+                               end[:, :-1][~np.isnan(start[:, 1:])])
+
+
+def test_bad_policy_and_size_are_named(standard_model):
+    with pytest.raises(PolicyTableError, match="choice"):
+        policy_tables(standard_model, np.zeros(3, dtype=int))
+    wrong = solve_backward(standard_model, Objective("qaly").weights()).choice.copy()
+    wrong[0] = standard_model.state_ptr[1]  # a pair of state 1
+    with pytest.raises(PolicyTableError, match=r"choice\[0\]"):
+        policy_tables(standard_model, wrong)
+    tables = policy_tables(standard_model, solve_backward(standard_model, [0, 1, 0, 0]).choice)
+    with pytest.raises(ValueError, match="n_patients"):
+        simulate(tables, 0, 1)

@@ -138,6 +138,7 @@ def build_model(inputs: ModelInputs, roots: dict[State, float]) -> DecisionModel
         succ_prob=np.array(succ_prob), succ_weight=np.array(succ_weight),
         initial=initial, build_seconds=time.perf_counter() - start,
     )
+    object.__setattr__(model, "_line_cache", cache)  # line templates, reused by simulation
     return model
 
 

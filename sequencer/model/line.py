@@ -149,7 +149,9 @@ class Component:
     ending hazards are constant), so a patient draws the configuration, the time, then one of
     ``outcomes``: (kind, move, event, probability) with kind ``death``, ``supportive`` (not fit
     for another line) or ``next`` (``move`` is the change to the state, see ``next_state``) and
-    event ``death``, ``progression`` or ``toxicity``."""
+    event ``death``, ``progression`` or ``toxicity``. ``line_outcome`` lists its successors in
+    the order moves first appear here, so a ``DecisionModel`` pair's k-th successor entry is the
+    state after the k-th distinct move."""
 
     weight: float
     rate: float
@@ -243,7 +245,9 @@ def _template(inputs: ModelInputs, state: State, regimen: str) -> _Template:
             for her2, found, p_obs in outcomes:
                 for new_contra, p_contra in contra:
                     key = (her2, found, new_contra, assessed)
-                    cell = moves.setdefault(key, [0.0, 0.0])
+                    if key not in moves:
+                        moves[key] = [0.0, 0.0]
+                    cell = moves[key]
                     share = (1 - leave) * p_obs * p_contra
                     cell[0] += prob * share
                     cell[1] += disc * share

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
+
 from sequencer import __version__
 from sequencer.errors import StageError
 from sequencer.evidence.load import DEFAULT_PRIORS_DIR, EvidenceBase, load_evidence
@@ -25,9 +27,13 @@ class ModelSources:
     parameters: ModelParameters
     posterior_path: str
 
-    def inputs(self, draw: int | Literal["mean"] = "mean", **options) -> ModelInputs:
-        """``ModelInputs`` for one posterior draw (or the mean) with the parameter means."""
-        values = self.parameters.values("mean")
+    def inputs(self, draw: int | Literal["mean"] = "mean",
+               parameters: Literal["mean"] | np.random.Generator = "mean",
+               **options) -> ModelInputs:
+        """``ModelInputs`` for one posterior draw (or the mean), with the parameter file's means
+        or one draw of every parameter from the generator ``parameters`` (probabilistic
+        sensitivity analysis)."""
+        values = self.parameters.values(parameters)
         if "discount_rate" not in options:
             options["discount_rate"] = float(self.parameters.meta["discount_rate_default"])
         return ModelInputs.create(

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from itertools import accumulate
 
 import numpy as np
 
 from sequencer.model.build import DecisionModel
-from sequencer.model.line import line_components, next_state
+from sequencer.model.line import line_components
 
 KINDS = ("death", "supportive", "next")
 EVENTS = ("death", "progression", "toxicity")
@@ -55,19 +56,22 @@ class PolicyTables:
     monthly_discount: float
 
 
-def policy_tables(model: DecisionModel, choice: np.ndarray, name: str = "policy") -> PolicyTables:
-    """Tabulate ``choice`` (state -> pair, e.g. ``Policy.choice``) for simulation."""
+def policy_tables(model: DecisionModel, choice: np.ndarray, name: str = "policy",
+                  pair_cache: dict | None = None) -> PolicyTables:
+    """Tabulate ``choice`` (state -> pair, e.g. ``Policy.choice``) for simulation.
+
+    ``pair_cache`` (a dict kept by the caller) shares tabulated pairs between policies on the
+    same model."""
     choice = np.asarray(choice)
     if choice.shape != (model.n_states,):
         raise PolicyTableError(f"choice: expected one pair per state ({model.n_states}), "
                                f"got shape {choice.shape}")
-    inputs = model.inputs
     n = model.n_states
     regimen = np.full(n, -1, dtype=np.int64)
     consts = np.zeros((n, 7))
     supportive = np.zeros(n, dtype=bool)
-    comps: list[list] = [[] for _ in range(n)]
-    cache: dict = {}
+    trees: list = [None] * n
+    pair_cache = {} if pair_cache is None else pair_cache
     queue = deque(int(s) for s in np.flatnonzero(model.initial > 0))
     seen = set(queue)
     while queue:
@@ -76,42 +80,63 @@ def policy_tables(model: DecisionModel, choice: np.ndarray, name: str = "policy"
         if not (model.state_ptr[s] <= pair < model.state_ptr[s + 1]):
             raise PolicyTableError(f"choice[{s}] = {pair} is not a pair of state "
                                    f"{model.states[s].label()}")
-        state, reg = model.states[s], model.regimens[model.pair_regimen[pair]]
-        line = line_components(inputs, state, reg, cache)
-        regimen[s] = model.pair_regimen[pair]
-        supportive[s] = reg == inputs.supportive_id
-        consts[s] = (line.utility, line.monthly_cost, line.p_ae, line.ae_cost,
-                     line.ae_qaly_loss, line.start_cost, line.progression_cost)
-        for comp in line.components:
-            outs = []
-            for kind, move, event, prob in comp.outcomes:
-                target = -1
-                if kind == "next":
-                    target = model.index(next_state(state, reg, move))
-                    if target not in seen:
-                        seen.add(target)
-                        queue.append(target)
-                outs.append((KINDS.index(kind), EVENTS.index(event), target, prob))
-            comps[s].append((comp.weight, comp.rate, outs))
-    return _flatten(model, name, regimen, supportive, consts, comps)
+        cached = pair_cache.get(pair)
+        if cached is None:
+            cached = pair_cache[pair] = _tabulate_pair(model, s, pair)
+        regimen[s], supportive[s], consts[s], trees[s] = cached
+        for target in trees[s][-1]:
+            if target >= 0 and target not in seen:
+                seen.add(target)
+                queue.append(target)
+    return _flatten(model, name, regimen, supportive, consts, trees)
 
 
-def _flatten(model, name, regimen, supportive, consts, comps) -> PolicyTables:
-    comp_ptr, comp_cum, comp_rate, out_ptr = [0], [], [], [0]
-    out_cum, out_kind, out_event, out_target = [], [], [], []
-    for per_state in comps:
-        weights = np.array([c[0] for c in per_state])
-        cum = np.cumsum(weights) / weights.sum() if len(weights) else weights
-        for (_, rate, outs), c in zip(per_state, cum):
-            comp_cum.append(c)
-            comp_rate.append(rate)
-            probs = np.array([o[3] for o in outs])
-            out_cum.extend((np.cumsum(probs) / probs.sum()).tolist())
-            out_kind.extend(o[0] for o in outs)
-            out_event.extend(o[1] for o in outs)
-            out_target.extend(o[2] for o in outs)
-            out_ptr.append(len(out_cum))
-        comp_ptr.append(len(comp_cum))
+def _tabulate_pair(model: DecisionModel, s: int, pair: int):
+    """One pair's constants and its outcome tree, flattened (cumulative probabilities)."""
+    inputs = model.inputs
+    state, reg = model.states[s], model.regimens[model.pair_regimen[pair]]
+    line = line_components(inputs, state, reg, model.__dict__.setdefault("_line_cache", {}))
+    first = int(model.succ_ptr[pair])  # successor entries follow the order moves appear
+    targets: dict = {}
+    comp_cum, comp_rate, n_outs, out_cum, out_kind, out_event, out_target = ([] for _ in range(7))
+    total = sum(c.weight for c in line.components)
+    for cum, comp in zip(accumulate(c.weight for c in line.components), line.components):
+        comp_cum.append(cum / total)
+        comp_rate.append(comp.rate)
+        n_outs.append(len(comp.outcomes))
+        mass = sum(o[3] for o in comp.outcomes)
+        out_cum.extend(c / mass for c in accumulate(o[3] for o in comp.outcomes))
+        for kind, move, event, _ in comp.outcomes:
+            target = -1
+            if kind == "next":
+                target = targets.get(move)
+                if target is None:
+                    target = targets[move] = int(model.succ_state[first + len(targets)])
+            out_kind.append(KINDS.index(kind))
+            out_event.append(EVENTS.index(event))
+            out_target.append(target)
+    consts = (line.utility, line.monthly_cost, line.p_ae, line.ae_cost, line.ae_qaly_loss,
+              line.start_cost, line.progression_cost)
+    tree = (comp_cum, comp_rate, n_outs, out_cum, out_kind, out_event, out_target)
+    return int(model.pair_regimen[pair]), reg == inputs.supportive_id, consts, tree
+
+
+def _flatten(model, name, regimen, supportive, consts, trees) -> PolicyTables:
+    comp_ptr, out_ptr = [0], [0]
+    parts: list[list] = [[] for _ in range(6)]  # comp_cum, comp_rate, out_cum, kind, event, target
+    for tree in trees:
+        if tree is None:
+            comp_ptr.append(comp_ptr[-1])
+            continue
+        comp_cum, comp_rate, n_outs, *outs = tree
+        parts[0].extend(comp_cum)
+        parts[1].extend(comp_rate)
+        for k, values in enumerate(outs):
+            parts[2 + k].extend(values)
+        comp_ptr.append(comp_ptr[-1] + len(comp_cum))
+        for n in n_outs:
+            out_ptr.append(out_ptr[-1] + n)
+    comp_cum, comp_rate, out_cum, out_kind, out_event, out_target = parts
     v = model.inputs.values
     initial = np.cumsum(model.initial)
     return PolicyTables(

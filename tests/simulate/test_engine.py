@@ -92,3 +92,19 @@ def test_bad_policy_and_size_are_named(standard_model):
     tables = policy_tables(standard_model, solve_backward(standard_model, [0, 1, 0, 0]).choice)
     with pytest.raises(ValueError, match="n_patients"):
         simulate(tables, 0, 1)
+
+
+def test_successor_entries_follow_the_order_moves_first_appear(sim_tested_model):
+    """The simulation tables read a pair's k-th successor entry as the state after the k-th
+    distinct move of its line; check that against ``next_state`` for every pair."""
+    from sequencer.model.line import line_components, next_state
+
+    model = sim_tested_model
+    for s in range(0, model.n_states, 7):
+        state = model.states[s]
+        for p in model.pairs(s):
+            regimen = model.regimens[model.pair_regimen[p]]
+            moves = dict.fromkeys(o[1] for c in line_components(model.inputs, state, regimen)
+                                  .components for o in c.outcomes if o[0] == "next")
+            expected = [model.index(next_state(state, regimen, m)) for m in moves]
+            assert model.succ_state[model.succ_ptr[p]:model.succ_ptr[p + 1]].tolist() == expected

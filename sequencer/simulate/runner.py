@@ -1,0 +1,106 @@
+"""Run a study's shards on Ray (local by default, the cluster at ``RAY_ADDRESS`` when set).
+
+The run directory holds ``spec.json``, one parquet file per finished shard and, for draw 0,
+patient histories. Starting a run on a directory that already has the same ``spec.json``
+resumes it: finished shards are skipped, and since each shard's result depends only on the
+specification and the shard, the end result equals an uninterrupted run's. A different
+``spec.json`` is refused. Each Ray task takes the pending chunks of one draw (so the draw's model
+is built once); a task that fails is retried by Ray.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from sequencer.errors import SequencerError
+from sequencer.model.load import ModelSources, load_sources
+from sequencer.simulate.shards import run_draw, shard_path
+from sequencer.simulate.study import StudySpec, mean_policy
+
+RETRIES = 3
+
+
+class RunDirectoryError(SequencerError):
+    """The run directory belongs to another study specification."""
+
+
+def prepare_run_dir(spec: StudySpec, run_dir: Path) -> list[tuple[int, int, int]]:
+    """Create or check ``run_dir``; return the shards still to do."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    spec_file = run_dir / "spec.json"
+    text = spec.to_json()
+    if spec_file.exists():
+        if StudySpec.from_json(spec_file.read_text()) != spec:
+            raise RunDirectoryError(
+                f"{run_dir} holds a different study ({spec_file}); use a new --out directory "
+                "or the same options to resume")
+    else:
+        tmp = spec_file.with_suffix(".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, spec_file)
+    return [s for s in spec.shards() if not shard_path(run_dir, s[0], s[1]).exists()]
+
+
+def _draw_task(sources, spec, draw, chunks, mean, run_dir):  # runs in a Ray worker
+    import numba
+
+    numba.set_num_threads(1)  # one core per task; Ray schedules the cores
+    return draw, run_draw(sources, spec, draw, chunks, mean, Path(run_dir))
+
+
+def run_study(spec: StudySpec, run_dir: str | Path, workers: int | None = None,
+              sources: ModelSources | None = None, progress: bool = True) -> Path:
+    """Run (or resume) ``spec`` into ``run_dir`` with ``workers`` local Ray CPUs (default: all;
+    ignored when ``RAY_ADDRESS`` points at a cluster)."""
+    import ray
+
+    spec = spec.validate()
+    run_dir = Path(run_dir).resolve()
+    pending = prepare_run_dir(spec, run_dir)
+    if not pending:
+        return run_dir
+    sources = sources or load_sources()
+    mean = mean_policy(sources, spec)
+    by_draw: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for draw, chunk, n in pending:
+        by_draw[draw].append((chunk, n))
+    started_here = not ray.is_initialized()
+    if started_here:
+        address = os.environ.get("RAY_ADDRESS")
+        ray.init(address=address or None, num_cpus=None if address else workers,
+                 include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    try:
+        task = ray.remote(num_cpus=1, max_retries=RETRIES, retry_exceptions=True)(_draw_task)
+        sources_ref, mean_ref = ray.put(sources), ray.put(mean)
+        refs = [task.remote(sources_ref, spec, d, chunks, mean_ref, str(run_dir))
+                for d, chunks in sorted(by_draw.items())]
+        total = sum(n for _, _, n in pending) * len(spec.all_strategies)
+        _wait(refs, total, len(spec.all_strategies), progress)
+    finally:
+        if started_here:
+            ray.shutdown()
+    return run_dir
+
+
+def _wait(refs, total: int, per_patient: int, progress: bool) -> None:
+    import ray
+
+    start, done, remaining = time.perf_counter(), 0, list(refs)
+    while remaining:
+        ready, remaining = ray.wait(remaining, num_returns=1)
+        for ref in ready:
+            done += ray.get(ref)[1] * per_patient  # raises the task's error after retries
+        if progress:
+            elapsed = time.perf_counter() - start
+            rate = done / elapsed if elapsed > 0 else 0.0
+            eta = (total - done) / rate if rate > 0 else float("nan")
+            sys.stderr.write(f"\r  simulated {done:,}/{total:,} patient trajectories "
+                             f"({100 * done / total:5.1f}%) {elapsed:6.1f} s, eta {eta:6.1f} s")
+            sys.stderr.flush()
+    if progress:
+        sys.stderr.write("\n")

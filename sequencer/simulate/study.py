@@ -1,0 +1,155 @@
+"""A cohort policy study: its specification, its shards and the work of one shard.
+
+A study simulates ``patients`` patients under each strategy for each of ``draws`` joint draws of
+the uncertain inputs (a posterior draw of the trial-level model and a draw of every parameter
+in ``priors/parameters.yaml``). The work is cut into shards of (draw, patient chunk). A shard's
+random numbers come from ``SeedSequence(seed, spawn_key=(draw, chunk))`` and its inputs from the
+draw alone, so the result never depends on which worker ran it, or how many there were. Every
+strategy of a shard sees the same patients (common random numbers).
+
+Strategies: ``optimal`` (the policy re-optimised for each draw), ``optimal-mean`` (the policy
+optimal at the posterior and parameter means, applied to every draw; the difference between the
+two is the price of parameter uncertainty), or a named strategy in ``policies/``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from sequencer.model.build import DecisionModel, build_model, cohort_roots
+from sequencer.model.inputs import ModelInputs
+from sequencer.model.load import ModelSources
+from sequencer.model.states import InformationStrategy
+from sequencer.solve.backward import solve_backward
+from sequencer.solve.objective import Objective
+from sequencer.solve.strategies import available_strategies, load_named, strategy_choice
+
+OPTIMAL, OPTIMAL_MEAN = "optimal", "optimal-mean"
+_PARAMETER_STREAM = 1 << 20  # spawn key offset of the parameter draws (never a chunk number)
+
+
+class StudyError(ValueError):
+    """A study specification field is invalid; the message names it and the allowed values."""
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    strategies: tuple[str, ...]
+    draws: int
+    patients: int
+    seed: int
+    chunk: int = 10_000
+    objective: str = "qaly"
+    wtp: float = 30_000.0
+    info: str = "none"
+    investigational: bool = False
+    histories: int = 1_000  # patients of draw 0 whose line-by-line histories are kept
+    kind: str = field(default="cohort")
+
+    def validate(self) -> StudySpec:
+        known = set(available_strategies()) | {OPTIMAL, OPTIMAL_MEAN}
+        bad = [s for s in self.strategies if s not in known]
+        if not self.strategies or bad:
+            raise StudyError(f"strategies: {bad or '(none)'} not among {sorted(known)}")
+        if len(set(self.strategies)) != len(self.strategies):
+            raise StudyError(f"strategies: {list(self.strategies)} lists one twice")
+        for name in ("draws", "patients", "chunk"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise StudyError(f"{name}: expected a positive integer, got {value!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise StudyError(f"seed: expected a non-negative integer, got {self.seed!r}")
+        Objective(self.objective, self.wtp)  # raises naming the objective
+        InformationStrategy.parse(self.info)
+        return self
+
+    @property
+    def all_strategies(self) -> tuple[str, ...]:
+        """The strategies simulated: ``optimal`` brings ``optimal-mean`` along."""
+        add = OPTIMAL in self.strategies and OPTIMAL_MEAN not in self.strategies
+        return tuple(self.strategies) + ((OPTIMAL_MEAN,) if add else ())
+
+    def shards(self) -> list[tuple[int, int, int]]:
+        """(draw, chunk, patients in the chunk) for every shard."""
+        sizes = [min(self.chunk, self.patients - start)
+                 for start in range(0, self.patients, self.chunk)]
+        return [(d, c, n) for d in range(self.draws) for c, n in enumerate(sizes)]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self) | {"strategies": list(self.strategies)}, indent=2,
+                          sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> StudySpec:
+        data = json.loads(text)
+        data["strategies"] = tuple(data["strategies"])
+        return cls(**data)
+
+
+def posterior_indices(spec: StudySpec, n_posterior: int) -> np.ndarray:
+    """Which posterior draw each study draw uses (without replacement while there are enough)."""
+    rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=(_PARAMETER_STREAM,)))
+    return rng.choice(n_posterior, size=spec.draws, replace=spec.draws > n_posterior)
+
+
+def draw_inputs(sources: ModelSources, spec: StudySpec, draw: int) -> ModelInputs:
+    """The model inputs of study draw ``draw``: its posterior draw and its parameter draw."""
+    index = int(posterior_indices(spec, sources.posterior.n_draws)[draw])
+    rng = np.random.default_rng(np.random.SeedSequence(
+        spec.seed, spawn_key=(_PARAMETER_STREAM + 1 + draw,)))
+    return sources.inputs(draw=index, parameters=rng, **model_options(spec))
+
+
+def model_options(spec: StudySpec) -> dict:
+    return {"info": InformationStrategy.parse(spec.info),
+            "include_investigational": spec.investigational}
+
+
+def mean_policy(sources: ModelSources, spec: StudySpec) -> dict:
+    """The policy optimal at the means, as state -> regimen id (to apply to any draw)."""
+    inputs = sources.inputs(**model_options(spec))
+    model = build_model(inputs, cohort_roots(inputs))
+    choice = solve_backward(model, Objective(spec.objective, spec.wtp).weights()).choice
+    return {state: model.regimens[model.pair_regimen[choice[s]]]
+            for s, state in enumerate(model.states)}
+
+
+def strategy_choices(model: DecisionModel, spec: StudySpec, mean: dict) -> dict[str, np.ndarray]:
+    """The choice (state -> pair) of every strategy of the study on one draw's model."""
+    optimal = solve_backward(model, Objective(spec.objective, spec.wtp).weights()).choice
+    out = {}
+    for name in spec.all_strategies:
+        if name == OPTIMAL:
+            out[name] = optimal
+        elif name == OPTIMAL_MEAN:
+            out[name] = _apply(model, mean, optimal)
+        else:
+            out[name] = strategy_choice(model, _named(name, model.inputs.catalogue))
+    return out
+
+
+_NAMED: dict = {}
+
+
+def _named(name: str, catalogue):
+    """A named strategy, read once per catalogue (every draw of a study shares it)."""
+    key = (name, id(catalogue))
+    if key not in _NAMED:
+        _NAMED[key] = (load_named(name, catalogue), catalogue)  # keeps the catalogue alive
+    return _NAMED[key][0]
+
+
+def _apply(model: DecisionModel, regimen_of: dict, fallback: np.ndarray) -> np.ndarray:
+    """``regimen_of`` (state -> regimen) as a choice on ``model``; a state it does not cover
+    (reachable only under this draw's parameters) keeps ``fallback``."""
+    choice = fallback.copy()
+    for s, state in enumerate(model.states):
+        wanted = regimen_of.get(state)
+        for p in model.pairs(s):
+            if model.regimens[model.pair_regimen[p]] == wanted:
+                choice[s] = p
+                break
+    return choice

@@ -98,9 +98,22 @@ def posterior_indices(spec: StudySpec, n_posterior: int) -> np.ndarray:
 def draw_inputs(sources: ModelSources, spec: StudySpec, draw: int) -> ModelInputs:
     """The model inputs of study draw ``draw``: its posterior draw and its parameter draw."""
     index = int(posterior_indices(spec, sources.posterior.n_draws)[draw])
-    rng = np.random.default_rng(np.random.SeedSequence(
+    return sources.inputs(draw=index, parameters=_parameter_rng(spec, draw),
+                          **model_options(spec))
+
+
+def _parameter_rng(spec: StudySpec, draw: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(
         spec.seed, spawn_key=(_PARAMETER_STREAM + 1 + draw,)))
-    return sources.inputs(draw=index, parameters=rng, **model_options(spec))
+
+
+def draw_parameters(sources: ModelSources, spec: StudySpec) -> tuple[list[str], np.ndarray]:
+    """Every study draw's values of the parameter file, (draw, parameter), as ``draw_inputs``
+    uses them (for EVPPI)."""
+    names = list(sources.parameters.distributions)
+    rows = [list(sources.parameters.values(_parameter_rng(spec, d)).values())
+            for d in range(spec.draws)]
+    return names, np.array(rows)
 
 
 def model_options(spec: StudySpec) -> dict:

@@ -21,6 +21,7 @@ import numpy as np
 from sequencer.model.build import DecisionModel
 
 _TIE = 1e-12  # relative tolerance within which the first pair (catalogue order) wins a tie
+_PARALLEL_BLOCK_WORK = 10_000  # a line with fewer pairs + entries is swept on one thread
 
 
 @dataclass(frozen=True)
@@ -34,38 +35,49 @@ class Sweep:
     seconds: float
 
 
+@numba.njit(cache=True, inline="always")
+def _one_state(s, state_ptr, succ_ptr, succ_state, succ_weight, reward, fixed, reward_parts,
+               value, q, choice, part):  # pragma: no cover - compiled
+    first, last = state_ptr[s], state_ptr[s + 1]
+    best = -np.inf
+    for p in range(first, last):
+        acc = reward[p]
+        for e in range(succ_ptr[p], succ_ptr[p + 1]):
+            acc += succ_weight[e] * value[succ_state[e]]
+        q[p] = acc
+        best = max(best, acc)
+    if fixed.shape[0] > 0:
+        chosen = fixed[s]
+    else:
+        floor = best - _TIE * max(1.0, abs(best))
+        chosen = last - 1
+        for p in range(first, last):
+            if q[p] >= floor:
+                chosen = p
+                break
+    choice[s] = chosen
+    value[s] = q[chosen]
+    if part.shape[0] > 0:
+        for k in range(reward_parts.shape[1]):
+            acc = reward_parts[chosen, k]
+            for e in range(succ_ptr[chosen], succ_ptr[chosen + 1]):
+                acc += succ_weight[e] * part[succ_state[e], k]
+            part[s, k] = acc
+
+
 def _sweep_body(blocks, state_ptr, succ_ptr, succ_state, succ_weight, reward, fixed,
                 reward_parts, value, q, choice, part):  # pragma: no cover - compiled
-    use_fixed = fixed.shape[0] > 0
-    with_parts = part.shape[0] > 0
-    n_parts = reward_parts.shape[1]
     for blk in range(blocks.shape[0]):  # lines, last first; states within a line are independent
-        for s in numba.prange(blocks[blk, 0], blocks[blk, 1]):
-            first, last = state_ptr[s], state_ptr[s + 1]
-            best = -np.inf
-            for p in range(first, last):
-                acc = reward[p]
-                for e in range(succ_ptr[p], succ_ptr[p + 1]):
-                    acc += succ_weight[e] * value[succ_state[e]]
-                q[p] = acc
-                best = max(best, acc)
-            if use_fixed:
-                chosen = fixed[s]
-            else:
-                floor = best - _TIE * max(1.0, abs(best))
-                chosen = last - 1
-                for p in range(first, last):
-                    if q[p] >= floor:
-                        chosen = p
-                        break
-            choice[s] = chosen
-            value[s] = q[chosen]
-            if with_parts:
-                for k in range(n_parts):
-                    acc = reward_parts[chosen, k]
-                    for e in range(succ_ptr[chosen], succ_ptr[chosen + 1]):
-                        acc += succ_weight[e] * part[succ_state[e], k]
-                    part[s, k] = acc
+        lo, hi = blocks[blk, 0], blocks[blk, 1]
+        p0, p1 = state_ptr[lo], state_ptr[hi]
+        if p1 - p0 + succ_ptr[p1] - succ_ptr[p0] >= _PARALLEL_BLOCK_WORK:  # worth the threads
+            for s in numba.prange(lo, hi):
+                _one_state(s, state_ptr, succ_ptr, succ_state, succ_weight, reward, fixed,
+                           reward_parts, value, q, choice, part)
+        else:
+            for s in range(lo, hi):
+                _one_state(s, state_ptr, succ_ptr, succ_state, succ_weight, reward, fixed,
+                           reward_parts, value, q, choice, part)
 
 
 _serial_kernel = numba.njit(cache=True, nogil=True)(_sweep_body)

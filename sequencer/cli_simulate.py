@@ -58,3 +58,59 @@ def cohort(
     typer.echo(format_summary(summary))
     typer.echo(f"\nwritten to {run_dir}: summary.json, strategies.csv, incremental.csv, ceac.csv, "
                "shards/, histories/")
+
+
+@app.command()
+def trial(
+    arm_a: Annotated[str, typer.Option("--arm-a", help="control arm: a strategy name or optimal")],
+    arm_b: Annotated[str, typer.Option("--arm-b", help="experimental arm")],
+    n_per_arm: Annotated[int, typer.Option(help="patients per arm")] = 300,
+    accrual_months: Annotated[float, typer.Option(help="uniform accrual period")] = 24.0,
+    follow_up_months: Annotated[float, typer.Option(help="follow-up after the last patient enters")] = 12.0,
+    reps: Annotated[int, typer.Option(help="simulated trials")] = 2000,
+    draws: Annotated[int, typer.Option(help="posterior and parameter draws the trials spread over")] = 100,
+    alpha: Annotated[float, typer.Option(help="two-sided significance level of the log-rank test")] = 0.05,
+    target_power: Annotated[float, typer.Option(help="power the sample-size search aims for")] = 0.8,
+    n_max: Annotated[int, typer.Option(help="largest n per arm the sample-size search tries")] = 1000,
+    seed: Annotated[int, typer.Option(help="seed of every random stream")] = 2026,
+    workers: Annotated[int | None, typer.Option(help="local Ray CPUs (default: all)")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="write trial.json here (a directory)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="no progress line")] = False,
+    priors_dir: PriorsDir = None,
+) -> None:
+    """Simulated sequencing trials: power, HR and medians per arm, sample size for a power."""
+    import json
+    from dataclasses import asdict
+
+    from sequencer.model.load import load_sources
+    from sequencer.simulate.runner import run_trial
+    from sequencer.simulate.trial import TrialSpec, summarise_trial
+
+    try:
+        spec = TrialSpec(arm_a, arm_b, n_per_arm, accrual_months, follow_up_months, reps, seed,
+                         draws, alpha, target_power, max(n_max, n_per_arm)).validate()
+        sources = load_sources(priors_dir or _default_priors())
+        result = summarise_trial(run_trial(spec, workers, sources, progress=not quiet), spec)
+    except (SequencerError, ValueError) as exc:
+        _fail(exc)
+    hr = result.hr
+    typer.echo(f"{reps} simulated trials, {n_per_arm} patients per arm, accrual "
+               f"{accrual_months:g} months, follow-up {follow_up_months:g} months, "
+               f"{result.events:.0f} deaths at the analysis on average")
+    typer.echo(f"power of the log-rank test at alpha {alpha:g}: {result.power:.3f} "
+               f"(Monte Carlo SE {result.power_se:.3f}), under the posterior")
+    typer.echo(f"estimated HR ({arm_b} vs {arm_a}): median {hr['median']:.3f}, 95% of trials "
+               f"{hr['lower']:.3f} to {hr['upper']:.3f}")
+    for name, m in result.median_os.items():
+        typer.echo(f"median OS {name}: {m['mean']:.1f} months (95% of trials {m['lower']:.1f} "
+                   f"to {m['upper']:.1f})")
+    size = result.sample_size
+    typer.echo(f"patients per arm for {target_power:.0%} power: "
+               + (f"{size}" if size else f"more than {spec.n_max} (raise --n-max)"))
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        payload = {"spec": json.loads(spec.to_json()), "provenance": sources.provenance(),
+                   **asdict(result)}
+        tmp = out / ".trial.json.tmp"
+        tmp.write_text(json.dumps(payload, indent=2))
+        tmp.replace(out / "trial.json")

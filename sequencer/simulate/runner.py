@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from collections import defaultdict
+from contextlib import contextmanager
 from pathlib import Path
 
 from sequencer.errors import SequencerError
@@ -53,12 +54,28 @@ def _draw_task(sources, spec, draw, chunks, mean, run_dir):  # runs in a Ray wor
     return draw, run_draw(sources, spec, draw, chunks, mean, Path(run_dir))
 
 
+@contextmanager
+def ray_session(workers: int | None):
+    """Ray for the duration of a run: the cluster at ``RAY_ADDRESS`` if set, else a local one
+    with ``workers`` CPUs (default all); an already initialised Ray is used as it is."""
+    import ray
+
+    started_here = not ray.is_initialized()
+    if started_here:
+        address = os.environ.get("RAY_ADDRESS")
+        ray.init(address=address or None, num_cpus=None if address else workers,
+                 include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    try:
+        yield ray
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
 def run_study(spec: StudySpec, run_dir: str | Path, workers: int | None = None,
               sources: ModelSources | None = None, progress: bool = True) -> Path:
     """Run (or resume) ``spec`` into ``run_dir`` with ``workers`` local Ray CPUs (default: all;
     ignored when ``RAY_ADDRESS`` points at a cluster)."""
-    import ray
-
     spec = spec.validate()
     run_dir = Path(run_dir).resolve()
     pending = prepare_run_dir(spec, run_dir)
@@ -69,22 +86,54 @@ def run_study(spec: StudySpec, run_dir: str | Path, workers: int | None = None,
     by_draw: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for draw, chunk, n in pending:
         by_draw[draw].append((chunk, n))
-    started_here = not ray.is_initialized()
-    if started_here:
-        address = os.environ.get("RAY_ADDRESS")
-        ray.init(address=address or None, num_cpus=None if address else workers,
-                 include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    try:
+    with ray_session(workers) as ray:
         task = ray.remote(num_cpus=1, max_retries=RETRIES, retry_exceptions=True)(_draw_task)
         sources_ref, mean_ref = ray.put(sources), ray.put(mean)
         refs = [task.remote(sources_ref, spec, d, chunks, mean_ref, str(run_dir))
                 for d, chunks in sorted(by_draw.items())]
         total = sum(n for _, _, n in pending) * len(spec.all_strategies)
         _wait(refs, total, len(spec.all_strategies), progress)
-    finally:
-        if started_here:
-            ray.shutdown()
     return run_dir
+
+
+def _trial_task(sources, spec, draw):  # runs in a Ray worker
+    import numba
+
+    from sequencer.simulate.trial import simulate_draw
+
+    numba.set_num_threads(1)
+    return draw, simulate_draw(sources, spec, draw)
+
+
+def run_trial(spec, workers: int | None = None, sources: ModelSources | None = None,
+              progress: bool = True):
+    """Simulate every replicate of a ``TrialSpec``; returns OS (rep, arm, n_max) in draw
+    order, so the result does not depend on which worker finished first."""
+    import numpy as np
+
+    spec = spec.validate()
+    sources = sources or load_sources()
+    per = spec.reps // spec.draws
+    out = np.empty((spec.reps, 2, spec.n_max))
+    with ray_session(workers) as ray:
+        task = ray.remote(num_cpus=1, max_retries=RETRIES, retry_exceptions=True)(_trial_task)
+        sources_ref = ray.put(sources)
+        refs = [task.remote(sources_ref, spec, d) for d in range(spec.draws)]
+        remaining, done, start = list(refs), 0, time.perf_counter()
+        while remaining:
+            ready, remaining = ray.wait(remaining, num_returns=1)
+            for ref in ready:
+                draw, os_time = ray.get(ref)
+                out[draw * per:(draw + 1) * per] = os_time
+                done += 1
+            if progress:
+                sys.stderr.write(f"\r  simulated {done}/{spec.draws} draws "
+                                 f"({done * per * 2 * spec.n_max:,} patients) "
+                                 f"{time.perf_counter() - start:6.1f} s")
+                sys.stderr.flush()
+        if progress:
+            sys.stderr.write("\n")
+    return out
 
 
 def _wait(refs, total: int, per_patient: int, progress: bool) -> None:

@@ -52,6 +52,7 @@ def cohort(
         run_dir = run_study(spec, out, workers=workers, sources=sources, progress=not quiet)
         names, values = draw_parameters(sources, spec)
         summary = summarise(read_draws(run_dir, spec), spec, values, names, reference)
+        summary["flow"]["regimens"] = list(sources.evidence.catalogue.regimens)
         write_outputs(run_dir, summary, spec.to_json(), sources.provenance())
     except (SequencerError, ValueError) as exc:
         _fail(exc)

@@ -100,6 +100,22 @@ def rmst_from_histogram(hist: np.ndarray, horizon: float = RMST_HORIZON) -> np.n
     return GRID_STEP * (surv[..., :k].sum(-1) + surv[..., 1:k + 1].sum(-1)) / 2
 
 
+def survival_curves(draws: DrawTable, step_months: float = 1.0, horizon: float = 120.0) -> dict:
+    """OS and PFS curves per strategy on a monthly grid: all draws pooled (the expected curve)
+    and the 2.5% / 97.5% quantiles of the per-draw curves."""
+    every = round(step_months / GRID_STEP)
+    last = round(horizon / GRID_STEP) + 1
+    out = {"months": (np.arange(0, last, every) * GRID_STEP).tolist()}
+    for key, hist in (("os", draws.os_hist), ("pfs", draws.pfs_hist)):
+        pooled = survival_from_histogram(hist.sum(axis=1))[:, :last:every]
+        per_draw = survival_from_histogram(hist)[:, :, :last:every]
+        out[key] = {name: {"survival": pooled[i].tolist(),
+                           "lower": np.quantile(per_draw[i], 0.025, axis=0).tolist(),
+                           "upper": np.quantile(per_draw[i], 0.975, axis=0).tolist()}
+                    for i, name in enumerate(draws.strategies)}
+    return out
+
+
 def interval(x: np.ndarray, axis: int = -1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean and 95% credible interval (2.5% and 97.5% quantiles) along ``axis``."""
     return x.mean(axis), np.quantile(x, 0.025, axis), np.quantile(x, 0.975, axis)
@@ -128,7 +144,10 @@ def summarise(draws: DrawTable, spec: StudySpec, parameters: np.ndarray | None =
             k + 1: float(draws.line_months[i, :, k].sum() / reached[k]) if reached[k] else None
             for k in range(MAX_LINES)}
         out["strategies"][name] = row
+    out["survival"] = survival_curves(draws)
     cost = draws.means[:, :, col["cost_disc"]].T  # (draw, strategy)
+    out["draws"] = {"cost_disc": cost.tolist(), "qaly_disc": draws.means[:, :, col["qaly_disc"]].T.tolist()}
+    out["flow"] = {"regimen_index_by_line": draws.flow.tolist()}
     effect = draws.means[:, :, col["qaly_disc"]].T
     analysis = incremental_analysis(names, cost.mean(0), effect.mean(0),
                                     reference=reference, wtp=spec.wtp)

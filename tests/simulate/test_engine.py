@@ -108,3 +108,30 @@ def test_successor_entries_follow_the_order_moves_first_appear(sim_tested_model)
                                   .components for o in c.outcomes if o[0] == "next")
             expected = [model.index(next_state(state, regimen, m)) for m in moves]
             assert model.succ_state[model.succ_ptr[p]:model.succ_ptr[p + 1]].tolist() == expected
+
+
+def test_kaplan_meier_median_of_simulated_exponential_lines(standard_model):
+    """Reference: the closed-form median ln(2) / rate of an exponential time. Supportive care
+    from diagnosis gives exponential overall survival; a first line of a regimen that is not
+    HER2-directed (one hidden configuration, so one rate) gives an exponential time on the line.
+    Tolerance: 4 asymptotic SEs of a median, 1 / (f(m) sqrt(n)) = 2 / (rate sqrt(n))."""
+    from sequencer.simulate.survival import km_median
+
+    model, n = standard_model, 40_000
+    supportive = np.array([max(model.pairs(s)) for s in range(model.n_states)])  # last pair
+    tables = policy_tables(model, supportive)
+    assert tables.supportive[model.initial > 0].all()
+    result = simulate(tables, n, 11)
+    rate = tables.supportive_rate
+    assert abs(km_median(result.column("os"), np.ones(n)) - np.log(2) / rate) <= 8 / (rate * n**0.5)
+
+    nmb = solve_backward(model, Objective("nmb", 30000).weights()).choice
+    tables = policy_tables(model, nmb)
+    first = np.flatnonzero(model.initial > 0)
+    assert (np.diff(tables.comp_ptr)[first] == 1).all()  # one configuration: exponential
+    rates = tables.comp_rate[tables.comp_ptr[first]]
+    assert np.allclose(rates, rates[0])  # the same first-line regimen and rate in every profile
+    lines = simulate(tables, n, 12, keep_lines=True).lines
+    on_line = lines[:, 0, LINE_FIELDS.index("end")] - lines[:, 0, LINE_FIELDS.index("start")]
+    expected = np.log(2) / rates[0]
+    assert abs(km_median(on_line, np.ones(n)) - expected) <= 8 / (rates[0] * n**0.5)

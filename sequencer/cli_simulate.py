@@ -31,6 +31,9 @@ def cohort(
     reference: Annotated[str | None, typer.Option(
         help="strategy the incremental results are against (default: the cheapest)")] = None,
     histories: Annotated[int, typer.Option(help="patients of draw 0 whose line histories are kept")] = 1000,
+    cohort_file: Annotated[Path | None, typer.Option(
+        "--cohort", help="CSV of patients (pdl1_cps or cps_band, msi_high, known_alterations); "
+                         "default: drawn from the prevalences")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress line")] = False,
     priors_dir: PriorsDir = None,
 ) -> None:
@@ -44,7 +47,10 @@ def cohort(
     try:
         spec = StudySpec(tuple(s.strip() for s in strategies.split(",") if s.strip()), draws,
                          patients, seed, chunk, objective.value, wtp, info, investigational,
-                         histories).validate()
+                         histories)
+        if cohort_file is not None:
+            spec = spec.with_cohort(str(cohort_file))
+        spec = spec.validate()
         if reference is not None and reference not in spec.all_strategies:
             raise SequencerError(f"reference: {reference!r} is not one of the study's "
                                  f"strategies {list(spec.all_strategies)}")

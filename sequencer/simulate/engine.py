@@ -61,11 +61,14 @@ _discounted_jit = numba.njit(cache=True)(_discounted)
 def _kernel(initial_cum, line, supportive, utility, monthly_cost, p_ae, ae_cost, ae_qaly_loss,
             start_cost, progression_cost, comp_ptr, comp_cum, comp_rate, out_ptr, out_cum,
             out_kind, out_event, out_target, bsc_rate, bsc_utility, bsc_cost, d, uniforms,
-            outcomes, lines, keep_lines):  # pragma: no cover - compiled
+            start, outcomes, lines, keep_lines):  # pragma: no cover - compiled
     n_patients, steps = uniforms.shape[0], (uniforms.shape[1] - 1) // 5
     for i in range(n_patients):
         u = uniforms[i]
-        s = np.searchsorted(initial_cum, u[0], side="right")
+        if start.shape[0] > 0:  # a given cohort: each patient's first-line state
+            s = start[i]
+        else:
+            s = np.searchsorted(initial_cum, u[0], side="right")
         t = 0.0
         pfs = -1.0
         ly = lyd = qaly = qalyd = cost = costd = 0.0
@@ -166,12 +169,24 @@ def _kernel(initial_cum, line, supportive, utility, monthly_cost, p_ae, ae_cost,
 
 
 def simulate(tables: PolicyTables, n_patients: int, rng: np.random.Generator | int,
-             keep_lines: bool = False) -> SimulationResult:
+             keep_lines: bool = False, start: np.ndarray | None = None) -> SimulationResult:
     """Simulate ``n_patients`` through the tabulated policy with generator (or seed) ``rng``.
 
-    ``keep_lines`` also returns each patient's line history (``LINE_FIELDS``)."""
+    Patients start in states drawn from the model's initial distribution, or in ``start``
+    (model state indices, one per patient: a given cohort). ``keep_lines`` also returns each
+    patient's line history (``LINE_FIELDS``)."""
     if not isinstance(n_patients, (int, np.integer)) or n_patients < 1:
         raise ValueError(f"n_patients: expected a positive integer, got {n_patients!r}")
+    if start is None:
+        start = np.empty(0, dtype=np.int64)
+    else:
+        start = np.asarray(start, dtype=np.int64)
+        if start.shape != (n_patients,) or (start < 0).any() or (start >= len(tables.line)).any():
+            raise ValueError(f"start: expected {n_patients} state indices of the model, got "
+                             f"shape {start.shape}")
+        if (tables.regimen[start] < 0).any():
+            raise ValueError("start: a state the policy tables do not reach (tabulate the "
+                             "policy on a model built from these states)")
     rng = np.random.default_rng(rng)
     steps = int(tables.line.max()) + 1  # every line, then supportive care
     uniforms = rng.random((n_patients, 1 + _PER_STEP * steps))
@@ -182,7 +197,7 @@ def simulate(tables: PolicyTables, n_patients: int, rng: np.random.Generator | i
             t.ae_qaly_loss, t.start_cost, t.progression_cost, t.comp_ptr, t.comp_cum,
             t.comp_rate, t.out_ptr, t.out_cum, t.out_kind, t.out_event, t.out_target,
             t.supportive_rate, t.supportive_utility, t.supportive_cost, t.monthly_discount,
-            uniforms, outcomes, lines, keep_lines)
+            uniforms, start, outcomes, lines, keep_lines)
     if keep_lines:  # regimen of each step; supportive care after leaving has no state (-1)
         state = lines[:, :, 0]
         valid = state >= 0

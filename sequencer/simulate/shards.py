@@ -18,10 +18,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sequencer.model.build import build_model, cohort_roots
+from sequencer.model.build import build_model
 from sequencer.model.load import ModelSources
+from sequencer.simulate.cohort_csv import read_cohort
 from sequencer.simulate.engine import LINE_FIELDS, OUTCOMES, SimulationResult, simulate
-from sequencer.simulate.study import StudySpec, draw_inputs, strategy_choices
+from sequencer.simulate.study import StudySpec, draw_inputs, strategy_choices, study_roots
 from sequencer.simulate.tables import PolicyTables, policy_tables
 
 GRID_STEP = 0.25  # months per histogram bin
@@ -43,7 +44,8 @@ def run_draw(sources: ModelSources, spec: StudySpec, draw: int, chunks: list[tup
              mean: dict, run_dir: Path) -> int:
     """Simulate the pending ``chunks`` [(chunk, patients)] of ``draw``; returns patients done."""
     inputs = draw_inputs(sources, spec, draw)
-    model = build_model(inputs, cohort_roots(inputs))
+    model = build_model(inputs, study_roots(spec, inputs))
+    given = read_cohort(spec.cohort) if spec.cohort else None
     shared: dict = {}
     tables = {name: policy_tables(model, choice, name, shared)
               for name, choice in strategy_choices(model, spec, mean).items()}
@@ -52,8 +54,12 @@ def run_draw(sources: ModelSources, spec: StudySpec, draw: int, chunks: list[tup
         rows = []
         keep = draw == 0 and chunk == 0 and spec.histories > 0
         for name, table in tables.items():
+            start = None
+            if given is not None:  # the chunk's rows of the cohort file, in order
+                first = chunk * spec.chunk
+                start = np.array([model.index(s) for s in given[first:first + n]])
             result = simulate(table, n, np.random.default_rng(shard_seed(spec, draw, chunk)),
-                              keep_lines=True)
+                              keep_lines=True, start=start)
             rows.append(aggregate(result, table, len(model.regimens)) | {
                 "draw": draw, "chunk": chunk, "strategy": name})
             if keep:

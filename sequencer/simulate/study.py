@@ -14,8 +14,10 @@ two is the price of parameter uncertainty), or a named strategy in ``policies/``
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -23,6 +25,7 @@ from sequencer.model.build import DecisionModel, build_model, cohort_roots
 from sequencer.model.inputs import ModelInputs
 from sequencer.model.load import ModelSources
 from sequencer.model.states import InformationStrategy
+from sequencer.simulate.cohort_csv import read_cohort
 from sequencer.solve.backward import solve_backward
 from sequencer.solve.objective import Objective
 from sequencer.solve.strategies import available_strategies, load_named, strategy_choice
@@ -48,6 +51,8 @@ class StudySpec:
     investigational: bool = False
     histories: int = 1_000  # patients of draw 0 whose line-by-line histories are kept
     kind: str = field(default="cohort")
+    cohort: str | None = None  # a CSV of patients (cohort_csv); None: the prevalences
+    cohort_sha256: str | None = None  # the file's hash, so a resumed run uses the same patients
 
     def validate(self) -> StudySpec:
         known = set(available_strategies()) | {OPTIMAL, OPTIMAL_MEAN}
@@ -64,7 +69,23 @@ class StudySpec:
             raise StudyError(f"seed: expected a non-negative integer, got {self.seed!r}")
         Objective(self.objective, self.wtp)  # raises naming the objective
         InformationStrategy.parse(self.info)
+        if self.cohort is not None:
+            rows = len(read_cohort(self.cohort))
+            if rows != self.patients:
+                raise StudyError(f"patients: {self.patients}, but the cohort file "
+                                 f"{self.cohort} has {rows} patients")
+            if self.cohort_sha256 != file_sha256(self.cohort):
+                raise StudyError(f"cohort: {self.cohort} changed since the study started "
+                                 "(its sha256 differs); use a new run directory")
         return self
+
+    def with_cohort(self, path: str) -> StudySpec:
+        """This study on the patients of a CSV file (patients = its rows)."""
+        from dataclasses import replace
+
+        states = read_cohort(path)
+        return replace(self, cohort=str(Path(path).resolve()), patients=len(states),
+                       cohort_sha256=file_sha256(path))
 
     @property
     def all_strategies(self) -> tuple[str, ...]:
@@ -116,6 +137,21 @@ def draw_parameters(sources: ModelSources, spec: StudySpec) -> tuple[list[str], 
     return names, np.array(rows)
 
 
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def study_roots(spec: StudySpec, inputs: ModelInputs) -> dict:
+    """First-line states and their weights: the given cohort's, or the prevalences'."""
+    if spec.cohort is None:
+        return cohort_roots(inputs)
+    states = read_cohort(spec.cohort)
+    roots: dict = {}
+    for state in states:
+        roots[state] = roots.get(state, 0.0) + 1.0 / len(states)
+    return roots
+
+
 def model_options(spec: StudySpec) -> dict:
     return {"info": InformationStrategy.parse(spec.info),
             "include_investigational": spec.investigational}
@@ -124,7 +160,7 @@ def model_options(spec: StudySpec) -> dict:
 def mean_policy(sources: ModelSources, spec: StudySpec) -> dict:
     """The policy optimal at the means, as state -> regimen id (to apply to any draw)."""
     inputs = sources.inputs(**model_options(spec))
-    model = build_model(inputs, cohort_roots(inputs))
+    model = build_model(inputs, study_roots(spec, inputs))
     choice = solve_backward(model, Objective(spec.objective, spec.wtp).weights()).choice
     return {state: model.regimens[model.pair_regimen[choice[s]]]
             for s, state in enumerate(model.states)}

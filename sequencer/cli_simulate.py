@@ -121,3 +121,36 @@ def trial(
         tmp = out / ".trial.json.tmp"
         tmp.write_text(json.dumps(payload, indent=2))
         tmp.replace(out / "trial.json")
+
+
+@app.command()
+def calibrate(
+    draws: Annotated[int, typer.Option(help="joint posterior and parameter draws")] = 200,
+    seed: Annotated[int, typer.Option(help="seed of every random stream")] = 2026,
+    out: Annotated[Path | None, typer.Option("--out", help="write calibration.csv here (a directory)")] = None,
+    priors_dir: PriorsDir = None,
+) -> None:
+    """Simulated vs reported median OS and PFS of the trial-like sequences in
+    policies/calibration.yaml."""
+    import csv
+
+    from sequencer.model.load import load_sources
+    from sequencer.simulate.calibration import calibrate as run_calibration
+    from sequencer.simulate.calibration import format_calibration
+
+    try:
+        if draws < 1:
+            raise SequencerError(f"draws: expected a positive integer, got {draws}")
+        sources = load_sources(priors_dir or _default_priors())
+        rows = run_calibration(sources, draws, seed)
+    except (SequencerError, ValueError) as exc:
+        _fail(exc)
+    typer.echo(format_calibration(rows))
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = out / ".calibration.csv.tmp"
+        with tmp.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        tmp.replace(out / "calibration.csv")

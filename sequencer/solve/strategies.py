@@ -70,29 +70,35 @@ def load_strategy(path: str | Path, catalogue) -> Strategy:
         raise StrategyError(f"{path}: strategy file not found")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        strategy = Strategy.model_validate(raw)
     except yaml.YAMLError as exc:
         raise StrategyError(f"{path}: not valid YAML: {exc}") from None
+    return strategy_from_dict(raw, str(path), catalogue)
+
+
+def strategy_from_dict(raw, where: str, catalogue) -> Strategy:
+    """Validate a strategy given as data; errors start with ``where`` and name the step."""
+    try:
+        strategy = Strategy.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
-        raise StrategyError(f"{path}: {problems}") from None
+        raise StrategyError(f"{where}: {problems}") from None
     lines = [s.line for s in strategy.steps]
     if len(set(lines)) != len(lines):
-        raise StrategyError(f"{path}: steps: line listed twice ({sorted(lines)})")
+        raise StrategyError(f"{where}: steps: line listed twice ({sorted(lines)})")
     for i, step in enumerate(strategy.steps):
         for j, option in enumerate(step.options):
-            where = f"{path}: steps[{i}] (line {step.line}) options[{j}]"
+            at = f"{where}: steps[{i}] (line {step.line}) options[{j}]"
             if option.regimen not in catalogue.regimens:
                 raise StrategyError(
-                    f"{where}: regimen '{option.regimen}' is not in the catalogue; known: "
+                    f"{at}: regimen '{option.regimen}' is not in the catalogue; known: "
                     f"{', '.join(sorted(r for r, e in catalogue.regimens.items() if e.lines))}"
                 )
             offered = catalogue.regimens[option.regimen].lines
             if step.line not in offered:
                 raise StrategyError(
-                    f"{where}: regimen '{option.regimen}' is not offered at line {step.line} "
+                    f"{at}: regimen '{option.regimen}' is not offered at line {step.line} "
                     f"(priors/regimens.yaml lines: {offered})"
                 )
     return strategy

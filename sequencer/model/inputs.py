@@ -41,6 +41,8 @@ class ModelInputs:
     max_lines: int = 3
     include_investigational: bool = False
     provenance: dict[str, str] = field(default_factory=dict)
+    # eligibility depends on the catalogue and options only, so draws may share this cache
+    eligibility: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def create(cls, catalogue: Catalogue, parameters: ParameterSet, values: dict[str, float],
@@ -214,19 +216,15 @@ class ModelInputs:
 
     def eligible(self, state: State) -> list[str]:
         """Eligible regimens in catalogue order; supportive care is always last."""
-        key = (state.line, state.her2, state.cps, state.msi_high, state.known,
-               state.contraindications)
-        open_ = self._eligible_cache.get(key)  # eligible before excluding regimens received
+        key = (self.include_investigational, self.max_lines, state.line, state.her2, state.cps,
+               state.msi_high, state.known, state.contraindications)
+        open_ = self.eligibility.get(key)  # eligible before excluding regimens received
         if open_ is None:
             probe = state.derive(received=frozenset())
             ids = [r for r in self.catalogue.regimens if r != SUPPORTIVE and r in self._offered]
-            open_ = self._eligible_cache[key] = [
+            open_ = self.eligibility[key] = [
                 r for r in ids if self.ineligibility(r, probe) is None]
         return [r for r in open_ if r not in state.received] + [SUPPORTIVE]
-
-    @cached_property
-    def _eligible_cache(self) -> dict[tuple, list[str]]:
-        return {}
 
     @cached_property
     def _offered(self) -> frozenset[str]:

@@ -4,7 +4,7 @@ service and notebooks). The posterior must match the evidence on disk; a missing
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -26,6 +26,7 @@ class ModelSources:
     posterior: PosteriorParameters
     parameters: ModelParameters
     posterior_path: str
+    eligibility: dict = field(default_factory=dict, compare=False, repr=False)  # shared cache
 
     def inputs(self, draw: int | Literal["mean"] = "mean",
                parameters: Literal["mean"] | np.random.Generator = "mean",
@@ -38,7 +39,7 @@ class ModelSources:
             options["discount_rate"] = float(self.parameters.meta["discount_rate_default"])
         return ModelInputs.create(
             self.evidence.catalogue, self.posterior.draw(draw), values,
-            provenance=self.provenance(), **options,
+            provenance=self.provenance(), eligibility=self.eligibility, **options,
         )
 
     def provenance(self) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """Run a study's shards on Ray (local by default, the cluster at ``RAY_ADDRESS`` when set).
 
-The run directory holds ``spec.json``, one parquet file per finished shard and, for draw 0,
-patient histories. Starting a run on a directory that already has the same ``spec.json``
+The run directory holds ``spec.json``, one parquet file per finished shard, for draw 0 patient
+histories, and ``run_stats.json`` (wall time, peak memory of the driver and of each worker). Starting a run on a directory that already has the same ``spec.json``
 resumes it: finished shards are skipped, and since each shard's result depends only on the
 specification and the shard, the end result equals an uninterrupted run's. A different
 ``spec.json`` is refused. Each Ray task takes the pending chunks of one draw (so the draw's model
@@ -10,6 +10,8 @@ is built once); a task that fails is retried by Ray.
 
 from __future__ import annotations
 
+import gc
+import json
 import os
 import sys
 import time
@@ -47,11 +49,39 @@ def prepare_run_dir(spec: StudySpec, run_dir: Path) -> list[tuple[int, int, int]
     return [s for s in spec.shards() if not shard_path(run_dir, s[0], s[1]).exists()]
 
 
-def _draw_task(sources, spec, draw, chunks, mean, run_dir):  # runs in a Ray worker
+_WORKER_CACHE: dict = {}  # per worker process: the shared inputs, deserialised once
+
+
+def _shared(boxed):
+    """Ray resolves an ObjectRef argument on every call; wrapped in a list it stays a reference,
+    so a worker deserialises the sources (posterior draws, parameters) once, not per task."""
+    import ray
+
+    ref = boxed[0]
+    key = ref.hex()
+    if key not in _WORKER_CACHE:
+        _WORKER_CACHE.clear()
+        _WORKER_CACHE[key] = ray.get(ref)
+        # the sources are read-only from here on; frozen, the cyclic garbage collector stops
+        # re-scanning their many objects (measured: 0.10 -> 0.07 s per draw, no 0.25 s pauses)
+        gc.collect()
+        gc.freeze()
+    return _WORKER_CACHE[key]
+
+
+def _draw_task(sources_box, spec, draw, chunks, mean, run_dir):  # runs in a Ray worker
     import numba
 
     numba.set_num_threads(1)  # one core per task; Ray schedules the cores
-    return draw, run_draw(sources, spec, draw, chunks, mean, Path(run_dir))
+    sources = _shared(sources_box)
+    done = run_draw(sources, spec, draw, chunks, mean, Path(run_dir))
+    return draw, done, _peak_rss_mb(), os.getpid()
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 @contextmanager
@@ -89,20 +119,27 @@ def run_study(spec: StudySpec, run_dir: str | Path, workers: int | None = None,
     with ray_session(workers) as ray:
         task = ray.remote(num_cpus=1, max_retries=RETRIES, retry_exceptions=True)(_draw_task)
         sources_ref, mean_ref = ray.put(sources), ray.put(mean)
-        refs = [task.remote(sources_ref, spec, d, chunks, mean_ref, str(run_dir))
+        refs = [task.remote([sources_ref], spec, d, chunks, mean_ref, str(run_dir))
                 for d, chunks in sorted(by_draw.items())]
         total = sum(n for _, _, n in pending) * len(spec.all_strategies)
-        _wait(refs, total, len(spec.all_strategies), progress)
+        start = time.perf_counter()
+        workers_rss = _wait(refs, total, len(spec.all_strategies), progress)
+        stats = {"wall_seconds": time.perf_counter() - start, "trajectories": total,
+                 "driver_peak_rss_mb": _peak_rss_mb(),
+                 "worker_peak_rss_mb": {str(pid): mb for pid, mb in workers_rss.items()}}
+    tmp = run_dir / ".run_stats.json.tmp"
+    tmp.write_text(json.dumps(stats, indent=2))
+    os.replace(tmp, run_dir / "run_stats.json")
     return run_dir
 
 
-def _trial_task(sources, spec, draw):  # runs in a Ray worker
+def _trial_task(sources_box, spec, draw):  # runs in a Ray worker
     import numba
 
     from sequencer.simulate.trial import simulate_draw
 
     numba.set_num_threads(1)
-    return draw, simulate_draw(sources, spec, draw)
+    return draw, simulate_draw(_shared(sources_box), spec, draw)
 
 
 def run_trial(spec, workers: int | None = None, sources: ModelSources | None = None,
@@ -118,7 +155,7 @@ def run_trial(spec, workers: int | None = None, sources: ModelSources | None = N
     with ray_session(workers) as ray:
         task = ray.remote(num_cpus=1, max_retries=RETRIES, retry_exceptions=True)(_trial_task)
         sources_ref = ray.put(sources)
-        refs = [task.remote(sources_ref, spec, d) for d in range(spec.draws)]
+        refs = [task.remote([sources_ref], spec, d) for d in range(spec.draws)]
         remaining, done, start = list(refs), 0, time.perf_counter()
         while remaining:
             ready, remaining = ray.wait(remaining, num_returns=1)
@@ -140,10 +177,13 @@ def _wait(refs, total: int, per_patient: int, progress: bool) -> None:
     import ray
 
     start, done, remaining = time.perf_counter(), 0, list(refs)
+    rss: dict[int, float] = {}
     while remaining:
         ready, remaining = ray.wait(remaining, num_returns=1)
         for ref in ready:
-            done += ray.get(ref)[1] * per_patient  # raises the task's error after retries
+            _, patients, peak, pid = ray.get(ref)  # raises the task's error after retries
+            done += patients * per_patient
+            rss[pid] = max(rss.get(pid, 0.0), peak)
         if progress:
             elapsed = time.perf_counter() - start
             rate = done / elapsed if elapsed > 0 else 0.0
@@ -153,3 +193,4 @@ def _wait(refs, total: int, per_patient: int, progress: bool) -> None:
             sys.stderr.flush()
     if progress:
         sys.stderr.write("\n")
+    return rss

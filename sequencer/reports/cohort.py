@@ -68,7 +68,7 @@ def format_summary(summary: dict) -> str:
     evppi = summary.get("evppi")
     if evppi:
         lines.append("EVPPI per patient at the study WTP: " + ", ".join(
-            f"{g} {v['per_patient']:,.0f}" for g, v in evppi.items()))
+            f"{g} {v['per_patient']:,.2f}" for g, v in evppi.items()) + " GBP")
     lines.append("95% credible intervals across posterior and parameter draws; QALYs and costs "
                  "discounted; L2/L3 = share of patients reaching the line")
     return "\n".join(lines)

@@ -129,12 +129,22 @@ def _parameter_rng(spec: StudySpec, draw: int) -> np.random.Generator:
 
 
 def draw_parameters(sources: ModelSources, spec: StudySpec) -> tuple[list[str], np.ndarray]:
-    """Every study draw's values of the parameter file, (draw, parameter), as ``draw_inputs``
-    uses them (for EVPPI)."""
+    """Every study draw's inputs as ``draw_inputs`` uses them, (draw, parameter), for EVPPI:
+    the parameter file's values, then the posterior's log hazards and AE log-odds per cell."""
     names = list(sources.parameters.distributions)
-    rows = [list(sources.parameters.values(_parameter_rng(spec, d)).values())
-            for d in range(spec.draws)]
-    return names, np.array(rows)
+    rows = np.array([list(sources.parameters.values(_parameter_rng(spec, d)).values())
+                     for d in range(spec.draws)])
+    # the trial-level posterior: log hazards and AE logits of every informed cell
+    post = sources.posterior
+    index = posterior_indices(spec, post.n_draws)
+    blocks = []
+    for name, array, link in (("pfs", post.pfs_hazard, np.log), ("os", post.os_hazard, np.log),
+                              ("grade3_ae", post.grade3_ae, lambda p: np.log(p / (1 - p)))):
+        cells = array[index].reshape(spec.draws, -1)
+        keep = np.isfinite(cells).all(axis=0)
+        blocks.append(link(cells[:, keep]))
+        names += [f"posterior.{name}.{k}" for k in np.flatnonzero(keep)]
+    return names, np.hstack([rows, *blocks])
 
 
 def file_sha256(path: str | Path) -> str:

@@ -23,7 +23,9 @@ from sequencer.simulate.study import OPTIMAL, OPTIMAL_MEAN, StudySpec
 
 WTP_GRID = np.arange(0.0, 100_001.0, 2_500.0)
 RMST_HORIZON = 60.0  # months
-PARAMETER_GROUPS = {  # EVPPI groups: prefixes of priors/parameters.yaml keys
+PARAMETER_GROUPS = {  # EVPPI groups: prefixes of priors/parameters.yaml keys and posterior cells
+    "trial efficacy (posterior)": ("posterior.pfs.", "posterior.os."),
+    "trial toxicity (posterior)": ("posterior.grade3_ae.",),
     "utilities": ("utility.",),
     "costs": ("cost.", "regimen_cost."),
     "resistance biology": ("acquisition.", "baseline_alteration.", "mechanism_modifier."),

@@ -30,7 +30,8 @@ from sequencer.simulate.tables import PolicyTables
 
 OUTCOMES = ("os", "pfs", "ly", "ly_disc", "qaly", "qaly_disc", "cost", "cost_disc", "ae",
             "ae_disc", "lines")
-LINE_FIELDS = ("state", "regimen", "start", "end", "event", "ae", "qaly_disc", "cost_disc")
+LINE_FIELDS = ("state", "regimen", "start", "end", "event", "ae", "qaly_disc", "cost_disc",
+               "qaly", "cost")
 _PER_STEP = 5  # uniforms per line: configuration, time, ending, AE, supportive-care time
 
 
@@ -125,6 +126,8 @@ def _kernel(initial_cum, line, supportive, utility, monthly_cost, p_ae, ae_cost,
                 row[5] = ae
                 row[6] = line_qaly
                 row[7] = line_cost
+                row[8] = utility[s] * length / 12.0 - ae * ae_qaly_loss[s]
+                row[9] = line_cost_undisc
             t += length
             if pfs < 0.0 and (event == 0 or event == 1):
                 pfs = t
@@ -150,6 +153,8 @@ def _kernel(initial_cum, line, supportive, utility, monthly_cost, p_ae, ae_cost,
                     row[5] = 0.0
                     row[6] = bsc_utility * bsc_disc / 12.0
                     row[7] = bsc_cost * bsc_disc
+                    row[8] = bsc_utility * extra / 12.0
+                    row[9] = bsc_cost * extra
                 t += extra
             break
         if pfs < 0.0:

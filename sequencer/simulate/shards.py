@@ -98,7 +98,9 @@ def aggregate(result: SimulationResult, tables: PolicyTables, n_regimens: int) -
 
 def write_histories(run_dir: Path, strategy: str, result: SimulationResult, model,
                     n: int) -> None:
-    """Line-by-line histories of the first ``n`` patients (regimen ids and state labels)."""
+    """Line-by-line histories of the first ``n`` patients: regimen ids, the state at the line's
+    start (its label shows the alterations known, so what each line acquired), times, how the
+    line ended, grade >= 3 AE, QALYs and costs (discounted and not)."""
     lines = result.lines[:n]
     patient, step = np.nonzero(~np.isnan(lines[:, :, 0]))
     rows = lines[patient, step]
@@ -115,7 +117,9 @@ def write_histories(run_dir: Path, strategy: str, result: SimulationResult, mode
         "end_months": rows[:, LINE_FIELDS.index("end")],
         "ending": [event_names[int(e)] for e in rows[:, LINE_FIELDS.index("event")]],
         "grade3_ae": rows[:, LINE_FIELDS.index("ae")].astype(np.int8),
+        "qaly": rows[:, LINE_FIELDS.index("qaly")],
         "qaly_discounted": rows[:, LINE_FIELDS.index("qaly_disc")],
+        "cost_gbp": rows[:, LINE_FIELDS.index("cost")],
         "cost_discounted": rows[:, LINE_FIELDS.index("cost_disc")],
     })
     _write_atomic(table, Path(run_dir) / "histories" / f"{strategy}.parquet")

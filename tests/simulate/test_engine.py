@@ -135,3 +135,13 @@ def test_kaplan_meier_median_of_simulated_exponential_lines(standard_model):
     on_line = lines[:, 0, LINE_FIELDS.index("end")] - lines[:, 0, LINE_FIELDS.index("start")]
     expected = np.log(2) / rates[0]
     assert abs(km_median(on_line, np.ones(n)) - expected) <= 8 / (rates[0] * n**0.5)
+
+
+def test_line_histories_add_up_to_the_patient_totals(standard_model):
+    """Reference: the per-patient totals the kernel accumulates separately."""
+    choice = solve_backward(standard_model, Objective("qaly").weights()).choice
+    result = simulate(policy_tables(standard_model, choice), 2000, 5, keep_lines=True)
+    for line_field, total in (("qaly", "qaly"), ("qaly_disc", "qaly_disc"), ("cost", "cost"),
+                              ("cost_disc", "cost_disc"), ("ae", "ae")):
+        per_line = np.nansum(result.lines[:, :, LINE_FIELDS.index(line_field)], axis=1)
+        np.testing.assert_allclose(per_line, result.column(total), rtol=1e-9, atol=1e-9)

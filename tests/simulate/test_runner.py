@@ -102,7 +102,52 @@ def test_a_run_stopped_with_ctrl_c_resumes_to_the_uninterrupted_result(tmp_path,
     proc.communicate(timeout=120)
     done = len(list(shards.glob("*.parquet")))
     assert 0 < done < len(spec.shards()), "the run was not stopped part-way"
-    rerun = subprocess.run(args, capture_output=True, timeout=300)
+    rerun = subprocess.run(args, check=False, capture_output=True, timeout=300)
     assert rerun.returncode == 0, rerun.stderr.decode()[-2000:]
     reference = run_study(spec, tmp_path / "whole", workers=1, sources=sources, progress=False)
     assert _table(tmp_path / "stopped").equals(_table(reference))
+
+
+def _busy_worker_pid() -> int | None:
+    """A Ray worker executing a draw task (Ray sets its process title to ``ray::_draw_task``)."""
+    from pathlib import Path
+
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            title = (proc / "cmdline").read_bytes().split(b"\0")[0]
+        except OSError:
+            continue
+        if title.startswith(b"ray::_draw_task"):
+            return int(proc.name)
+    return None
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds Ray workers through /proc")
+def test_a_shard_whose_worker_dies_is_retried(tmp_path, sources):
+    """Fault injection: a worker is killed (SIGKILL) while it runs a draw; Ray retries the task
+    on a new worker and the study ends with the same shards as a run without the failure."""
+    import signal
+    import threading
+    import time
+
+    spec = StudySpec(("guideline",), draws=6, patients=6000, seed=13, chunk=1000, histories=0)
+    killed = []
+
+    def kill_one():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            pid = _busy_worker_pid()
+            if pid is not None and (tmp_path / "faulty" / "shards").exists():
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_one)
+    killer.start()
+    run_study(spec, tmp_path / "faulty", workers=1, sources=sources, progress=False)
+    killer.join()
+    assert killed, "no worker was caught running a task"
+    reference = run_study(spec, tmp_path / "whole", workers=1, sources=sources, progress=False)
+    assert _table(tmp_path / "faulty").equals(_table(reference))

@@ -22,7 +22,7 @@ from pathlib import Path
 from sequencer.errors import SequencerError
 from sequencer.model.load import ModelSources, load_sources
 from sequencer.simulate.shards import run_draw, shard_path
-from sequencer.simulate.study import StudySpec, mean_policy
+from sequencer.simulate.study import StudySpec, plan_study
 
 RETRIES = 3
 
@@ -69,12 +69,12 @@ def _shared(boxed):
     return _WORKER_CACHE[key]
 
 
-def _draw_task(sources_box, spec, draw, chunks, mean, run_dir):  # runs in a Ray worker
+def _draw_task(sources_box, spec, draw, chunks, plan, run_dir):  # runs in a Ray worker
     import numba
 
     numba.set_num_threads(1)  # one core per task; Ray schedules the cores
     sources = _shared(sources_box)
-    done = run_draw(sources, spec, draw, chunks, mean, Path(run_dir))
+    done = run_draw(sources, spec, draw, chunks, plan, Path(run_dir))
     return draw, done, _peak_rss_mb(), os.getpid()
 
 
@@ -112,14 +112,14 @@ def run_study(spec: StudySpec, run_dir: str | Path, workers: int | None = None,
     if not pending:
         return run_dir
     sources = sources or load_sources()
-    mean = mean_policy(sources, spec)
+    plan = plan_study(sources, spec)
     by_draw: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for draw, chunk, n in pending:
         by_draw[draw].append((chunk, n))
     with ray_session(workers) as ray:
         task = ray.remote(num_cpus=1, max_retries=RETRIES, retry_exceptions=True)(_draw_task)
-        sources_ref, mean_ref = ray.put(sources), ray.put(mean)
-        refs = [task.remote([sources_ref], spec, d, chunks, mean_ref, str(run_dir))
+        sources_ref, plan_ref = ray.put(sources), ray.put(plan)
+        refs = [task.remote([sources_ref], spec, d, chunks, plan_ref, str(run_dir))
                 for d, chunks in sorted(by_draw.items())]
         total = sum(n for _, _, n in pending) * len(spec.all_strategies)
         start = time.perf_counter()
@@ -133,13 +133,13 @@ def run_study(spec: StudySpec, run_dir: str | Path, workers: int | None = None,
     return run_dir
 
 
-def _trial_task(sources_box, spec, draw):  # runs in a Ray worker
+def _trial_task(sources_box, spec, draw, plan):  # runs in a Ray worker
     import numba
 
     from sequencer.simulate.trial import simulate_draw
 
     numba.set_num_threads(1)
-    return draw, simulate_draw(_shared(sources_box), spec, draw)
+    return draw, simulate_draw(_shared(sources_box), spec, draw, plan)
 
 
 def run_trial(spec, workers: int | None = None, sources: ModelSources | None = None,
@@ -154,8 +154,8 @@ def run_trial(spec, workers: int | None = None, sources: ModelSources | None = N
     out = np.empty((spec.reps, 2, spec.n_max))
     with ray_session(workers) as ray:
         task = ray.remote(num_cpus=1, max_retries=RETRIES, retry_exceptions=True)(_trial_task)
-        sources_ref = ray.put(sources)
-        refs = [task.remote([sources_ref], spec, d) for d in range(spec.draws)]
+        sources_ref, plan_ref = ray.put(sources), ray.put(plan_study(sources, spec.study()))
+        refs = [task.remote([sources_ref], spec, d, plan_ref) for d in range(spec.draws)]
         remaining, done, start = list(refs), 0, time.perf_counter()
         while remaining:
             ready, remaining = ray.wait(remaining, num_returns=1)

@@ -22,7 +22,13 @@ from sequencer.model.build import build_model
 from sequencer.model.load import ModelSources
 from sequencer.simulate.cohort_csv import read_cohort
 from sequencer.simulate.engine import LINE_FIELDS, OUTCOMES, SimulationResult, simulate
-from sequencer.simulate.study import StudySpec, draw_inputs, strategy_choices, study_roots
+from sequencer.simulate.study import (
+    StudyPlan,
+    StudySpec,
+    draw_inputs,
+    strategy_choices,
+    study_roots,
+)
 from sequencer.simulate.tables import PolicyTables, policy_tables
 
 GRID_STEP = 0.25  # months per histogram bin
@@ -41,14 +47,14 @@ def shard_seed(spec: StudySpec, draw: int, chunk: int) -> np.random.SeedSequence
 
 
 def run_draw(sources: ModelSources, spec: StudySpec, draw: int, chunks: list[tuple[int, int]],
-             mean: dict, run_dir: Path) -> int:
+             plan: StudyPlan, run_dir: Path) -> int:
     """Simulate the pending ``chunks`` [(chunk, patients)] of ``draw``; returns patients done."""
     inputs = draw_inputs(sources, spec, draw)
     model = build_model(inputs, study_roots(spec, inputs))
     given = read_cohort(spec.cohort) if spec.cohort else None
     shared: dict = {}
     tables = {name: policy_tables(model, choice, name, shared)
-              for name, choice in strategy_choices(model, spec, mean).items()}
+              for name, choice in strategy_choices(model, spec, plan).items()}
     done = 0
     for chunk, n in chunks:
         rows = []

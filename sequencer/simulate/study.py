@@ -167,6 +167,23 @@ def model_options(spec: StudySpec) -> dict:
             "include_investigational": spec.investigational}
 
 
+@dataclass(frozen=True)
+class StudyPlan:
+    """What every draw of a study shares, prepared once by the driver: the policy optimal at the
+    means (state -> regimen) and the named strategies, read and validated."""
+
+    mean: dict
+    named: dict
+
+
+def plan_study(sources: ModelSources, spec: StudySpec) -> StudyPlan:
+    catalogue = sources.evidence.catalogue
+    named = {name: load_named(name, catalogue) for name in spec.all_strategies
+             if name not in (OPTIMAL, OPTIMAL_MEAN)}
+    mean = mean_policy(sources, spec) if OPTIMAL_MEAN in spec.all_strategies else {}
+    return StudyPlan(mean, named)
+
+
 def mean_policy(sources: ModelSources, spec: StudySpec) -> dict:
     """The policy optimal at the means, as state -> regimen id (to apply to any draw)."""
     inputs = sources.inputs(**model_options(spec))
@@ -176,7 +193,8 @@ def mean_policy(sources: ModelSources, spec: StudySpec) -> dict:
             for s, state in enumerate(model.states)}
 
 
-def strategy_choices(model: DecisionModel, spec: StudySpec, mean: dict) -> dict[str, np.ndarray]:
+def strategy_choices(model: DecisionModel, spec: StudySpec,
+                     plan: StudyPlan) -> dict[str, np.ndarray]:
     """The choice (state -> pair) of every strategy of the study on one draw's model."""
     optimal = solve_backward(model, Objective(spec.objective, spec.wtp).weights()).choice
     out = {}
@@ -184,21 +202,10 @@ def strategy_choices(model: DecisionModel, spec: StudySpec, mean: dict) -> dict[
         if name == OPTIMAL:
             out[name] = optimal
         elif name == OPTIMAL_MEAN:
-            out[name] = _apply(model, mean, optimal)
+            out[name] = _apply(model, plan.mean, optimal)
         else:
-            out[name] = strategy_choice(model, _named(name, model.inputs.catalogue))
+            out[name] = strategy_choice(model, plan.named[name])
     return out
-
-
-_NAMED: dict = {}
-
-
-def _named(name: str, catalogue):
-    """A named strategy, read once per catalogue (every draw of a study shares it)."""
-    key = (name, id(catalogue))
-    if key not in _NAMED:
-        _NAMED[key] = (load_named(name, catalogue), catalogue)  # keeps the catalogue alive
-    return _NAMED[key][0]
 
 
 def _apply(model: DecisionModel, regimen_of: dict, fallback: np.ndarray) -> np.ndarray:

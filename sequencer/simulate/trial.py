@@ -24,7 +24,13 @@ import numpy as np
 from sequencer.model.build import build_model, cohort_roots
 from sequencer.model.load import ModelSources
 from sequencer.simulate.engine import simulate
-from sequencer.simulate.study import StudyError, StudySpec, draw_inputs, strategy_choices
+from sequencer.simulate.study import (
+    StudyError,
+    StudyPlan,
+    StudySpec,
+    draw_inputs,
+    strategy_choices,
+)
 from sequencer.simulate.survival import km_median_batch
 from sequencer.simulate.tables import policy_tables
 from sequencer.simulate.trial_stats import (
@@ -80,12 +86,13 @@ class TrialSpec:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 
 
-def simulate_draw(sources: ModelSources, spec: TrialSpec, draw: int) -> np.ndarray:
+def simulate_draw(sources: ModelSources, spec: TrialSpec, draw: int,
+                  plan: StudyPlan) -> np.ndarray:
     """Overall survival (months) of every replicate of ``draw``: (rep, arm, n_max)."""
     study = spec.study()
     inputs = draw_inputs(sources, study, draw)
     model = build_model(inputs, cohort_roots(inputs))
-    choices = strategy_choices(model, study, mean=_mean_cache(sources, study))
+    choices = strategy_choices(model, study, plan)
     per = spec.reps // spec.draws
     rng = np.random.default_rng(np.random.SeedSequence(spec.seed,
                                                        spawn_key=(_TRIAL_STREAM + draw,)))
@@ -96,20 +103,6 @@ def simulate_draw(sources: ModelSources, spec: TrialSpec, draw: int) -> np.ndarr
         os_time = simulate(table, per * spec.n_max, rng).column("os")
         out[:, arm] = os_time.reshape(per, spec.n_max)
     return out
-
-
-_MEANS: dict = {}
-
-
-def _mean_cache(sources, study):
-    from sequencer.simulate.study import OPTIMAL_MEAN, mean_policy
-
-    if OPTIMAL_MEAN not in study.all_strategies:
-        return {}
-    key = (id(sources), study.info, study.investigational, study.objective, study.wtp)
-    if key not in _MEANS:
-        _MEANS[key] = mean_policy(sources, study)
-    return _MEANS[key]
 
 
 @dataclass(frozen=True)

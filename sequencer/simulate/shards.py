@@ -112,6 +112,12 @@ def write_histories(run_dir: Path, strategy: str, result: SimulationResult, mode
     rows = lines[patient, step]
     state = rows[:, LINE_FIELDS.index("state")].astype(np.int64)
     event_names = ("death", "progression", "toxicity", "supportive care")
+    # alterations found when the line ended: known in the next state, not in this one
+    known = [model.states[s].known if s >= 0 else frozenset() for s in state]
+    acquired = []
+    for k, (p, st) in enumerate(zip(patient, step)):
+        nxt = k + 1 < len(rows) and patient[k + 1] == p and step[k + 1] == st + 1
+        acquired.append(",".join(sorted(known[k + 1] - known[k])) if nxt else "")
     table = pa.table({
         "strategy": [strategy] * len(rows),
         "patient": patient,
@@ -122,6 +128,7 @@ def write_histories(run_dir: Path, strategy: str, result: SimulationResult, mode
         "start_months": rows[:, LINE_FIELDS.index("start")],
         "end_months": rows[:, LINE_FIELDS.index("end")],
         "ending": [event_names[int(e)] for e in rows[:, LINE_FIELDS.index("event")]],
+        "alterations_found": acquired,
         "grade3_ae": rows[:, LINE_FIELDS.index("ae")].astype(np.int8),
         "qaly": rows[:, LINE_FIELDS.index("qaly")],
         "qaly_discounted": rows[:, LINE_FIELDS.index("qaly_disc")],

@@ -203,7 +203,7 @@ def ppc_command(
     typer.echo(ppc.format_table(ppc.posterior_predictive_check(idata, ev, config, seed)))
 
 
-from sequencer import cli_report, cli_simulate, cli_solve  # noqa: F401  (register their commands)
+from sequencer import cli_report, cli_serve, cli_simulate, cli_solve  # noqa: F401  (register their commands)
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -1,0 +1,69 @@
+"""The FastAPI application: ``create_app()`` (a factory for uvicorn ``--factory``).
+
+At start-up the service loads the posterior, the parameter file and the evidence, and checks
+that they belong together (the posterior's evidence hash). A missing, corrupt or mismatched file
+stops the start with a message that says what to run. Every ``/v1`` route needs an API key.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from sequencer import __version__
+from sequencer.api.deps import require_api_key
+from sequencer.api.logging import LOGGER, RequestContext, configure_logging
+from sequencer.api.routes import catalogue, health, model
+from sequencer.api.settings import Settings
+from sequencer.errors import SequencerError
+
+
+class StartupError(SequencerError):
+    """The service cannot start: the message names the file and the command to run."""
+
+
+def load_model_files(settings: Settings):
+    from sequencer.model.load import load_sources
+
+    try:
+        return load_sources(settings.priors_dir)
+    except SequencerError as exc:
+        raise StartupError(f"cannot start: {exc}") from None
+    except (OSError, ValueError, KeyError) as exc:  # unreadable or corrupt files
+        raise StartupError(
+            f"cannot start: the posterior or parameter files in {settings.priors_dir} could not "
+            f"be read ({type(exc).__name__}: {exc}); restore them from git, or run "
+            "`sequencer fit --seed 2026` to refit the posterior") from None
+
+
+def create_app(settings: Settings | None = None, sources=None) -> FastAPI:
+    """The service app. ``sources`` (a loaded ``ModelSources``) skips loading, for tests."""
+    settings = settings or Settings()
+    configure_logging()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.sources = sources if sources is not None else load_model_files(settings)
+        LOGGER.info("ready", extra={"fields": {"version": __version__}})
+        yield
+        app.state.sources = None
+        LOGGER.info("stopped")
+
+    app = FastAPI(
+        title="sequencer", version=__version__, lifespan=lifespan,
+        description="Treatment-sequencing decision support for HER2-positive advanced gastric "
+                    "and gastro-oesophageal junction cancer. Decision support, not a "
+                    "prescription.",
+    )
+    app.state.settings = settings
+    app.state.sources = None
+    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
+                       allow_methods=["GET", "POST"], allow_headers=["X-API-Key", "Content-Type"])
+    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
+    app.include_router(health.router)
+    secured = [Depends(require_api_key)]
+    app.include_router(catalogue.router, prefix="/v1", dependencies=secured)
+    app.include_router(model.router, prefix="/v1", dependencies=secured)
+    return app

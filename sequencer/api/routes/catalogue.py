@@ -1,0 +1,33 @@
+"""``GET /v1/regimens`` and ``GET /v1/evidence[/{trial}]``: the catalogue and the trials."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, status
+
+from sequencer.api.deps import SourcesDep
+from sequencer.api.schemas import EvidenceSummary, RegimenOut, TrialOut
+
+router = APIRouter(tags=["evidence"])
+
+
+@router.get("/regimens", response_model=list[RegimenOut],
+            summary="Every regimen that can be recommended, with its evidence level")
+def regimens(sources: SourcesDep) -> list[RegimenOut]:
+    return [RegimenOut.from_regimen(r) for r in sources.evidence.catalogue.regimens.values()
+            if r.lines]
+
+
+@router.get("/evidence", response_model=list[EvidenceSummary],
+            summary="The trials in the evidence base")
+def evidence(sources: SourcesDep) -> list[EvidenceSummary]:
+    return [EvidenceSummary.from_trial(t) for t in sources.evidence.trials]
+
+
+@router.get("/evidence/{trial}", response_model=TrialOut,
+            summary="One trial: arms, hazard ratios, citation and notes")
+def trial(trial: str, sources: SourcesDep) -> TrialOut:
+    for record in sources.evidence.trials:
+        if record.trial.lower() == trial.lower():
+            return TrialOut.from_trial(record)
+    known = ", ".join(t.trial for t in sources.evidence.trials)
+    raise HTTPException(status.HTTP_404_NOT_FOUND, f"trial: {trial!r} is not one of: {known}")

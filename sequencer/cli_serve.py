@@ -1,0 +1,32 @@
+"""``sequencer serve``: the recommendation service on uvicorn."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from sequencer.cli import _fail, app
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="bind address (default SEQUENCER_HOST or 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (default SEQUENCER_PORT or 8000)")] = None,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+) -> None:
+    """Start the service (settings from SEQUENCER_* environment variables)."""
+    import uvicorn
+    from pydantic import ValidationError
+
+    from sequencer.api.app import StartupError, load_model_files
+    from sequencer.api.settings import Settings
+
+    try:
+        settings = Settings()
+        load_model_files(settings)  # fail here, with the message, not inside uvicorn
+    except (ValidationError, StartupError) as exc:
+        _fail(exc)
+    uvicorn.run("sequencer.api.app:create_app", factory=True, host=host or settings.host,
+                port=port or settings.port, workers=workers, log_level="warning",
+                timeout_graceful_shutdown=30)

@@ -15,7 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from sequencer import __version__
 from sequencer.api.deps import require_api_key
 from sequencer.api.logging import LOGGER, RequestContext, configure_logging
-from sequencer.api.routes import catalogue, health, model
+from sequencer.api.routes import catalogue, health, model, recommendations
 from sequencer.api.settings import Settings
 from sequencer.errors import SequencerError
 
@@ -66,4 +66,5 @@ def create_app(settings: Settings | None = None, sources=None) -> FastAPI:
     secured = [Depends(require_api_key)]
     app.include_router(catalogue.router, prefix="/v1", dependencies=secured)
     app.include_router(model.router, prefix="/v1", dependencies=secured)
+    app.include_router(recommendations.router, prefix="/v1", dependencies=secured)
     return app

@@ -39,10 +39,9 @@ def cohort(
 ) -> None:
     """Simulate patients through each strategy under posterior and parameter uncertainty."""
     from sequencer.model.load import load_sources
-    from sequencer.reports.cohort import format_summary, write_outputs
+    from sequencer.reports.cohort import finish_study, format_summary
     from sequencer.simulate.runner import run_study
-    from sequencer.simulate.study import StudySpec, draw_parameters
-    from sequencer.simulate.summary import read_draws, summarise
+    from sequencer.simulate.study import StudySpec
 
     try:
         spec = StudySpec(tuple(s.strip() for s in strategies.split(",") if s.strip()), draws,
@@ -56,10 +55,7 @@ def cohort(
                                  f"strategies {list(spec.all_strategies)}")
         sources = load_sources(priors_dir or _default_priors())
         run_dir = run_study(spec, out, workers=workers, sources=sources, progress=not quiet)
-        names, values = draw_parameters(sources, spec)
-        summary = summarise(read_draws(run_dir, spec), spec, values, names, reference)
-        summary["flow"]["regimens"] = list(sources.evidence.catalogue.regimens)
-        write_outputs(run_dir, summary, spec.to_json(), sources.provenance())
+        summary = finish_study(run_dir, spec, sources, reference)
     except (SequencerError, ValueError) as exc:
         _fail(exc)
     typer.echo(format_summary(summary))

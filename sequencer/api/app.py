@@ -15,7 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from sequencer import __version__
 from sequencer.api.deps import require_api_key
 from sequencer.api.logging import LOGGER, RequestContext, configure_logging
-from sequencer.api.routes import catalogue, health, model, recommendations
+from sequencer.api.routes import catalogue, health, jobs, model, page, recommendations
 from sequencer.api.settings import Settings
 from sequencer.errors import SequencerError
 
@@ -38,6 +38,18 @@ def load_model_files(settings: Settings):
             "`sequencer fit --seed 2026` to refit the posterior") from None
 
 
+def _job_runner(settings: Settings, sources):
+    from sequencer.api.jobs.runner import JobRunner
+    from sequencer.api.jobs.store import JobStore
+
+    try:
+        store = JobStore(settings.database_url)
+    except Exception as exc:  # noqa: BLE001 - any driver error stops the start with its reason
+        raise StartupError(f"cannot start: job database {settings.database_url!r}: {exc}") from None
+    settings.jobs_dir.mkdir(parents=True, exist_ok=True)
+    return JobRunner(store, sources, settings.jobs_dir, settings.job_workers)
+
+
 def create_app(settings: Settings | None = None, sources=None) -> FastAPI:
     """The service app. ``sources`` (a loaded ``ModelSources``) skips loading, for tests."""
     settings = settings or Settings()
@@ -46,8 +58,11 @@ def create_app(settings: Settings | None = None, sources=None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.sources = sources if sources is not None else load_model_files(settings)
+        app.state.jobs = _job_runner(settings, app.state.sources)
+        app.state.jobs.start()
         LOGGER.info("ready", extra={"fields": {"version": __version__}})
         yield
+        app.state.jobs.stop()  # a running job stays 'running' and resumes at the next start
         app.state.sources = None
         LOGGER.info("stopped")
 
@@ -63,8 +78,10 @@ def create_app(settings: Settings | None = None, sources=None) -> FastAPI:
                        allow_methods=["GET", "POST"], allow_headers=["X-API-Key", "Content-Type"])
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
     app.include_router(health.router)
+    app.include_router(page.router)  # the clinician page; its API calls carry the key
     secured = [Depends(require_api_key)]
     app.include_router(catalogue.router, prefix="/v1", dependencies=secured)
     app.include_router(model.router, prefix="/v1", dependencies=secured)
     app.include_router(recommendations.router, prefix="/v1", dependencies=secured)
+    app.include_router(jobs.router, prefix="/v1", dependencies=secured)
     return app

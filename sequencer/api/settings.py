@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     ray_address: str | None = Field(None, validation_alias=AliasChoices("RAY_ADDRESS",
                                                                         "SEQUENCER_RAY_ADDRESS"))
     job_workers: int | None = Field(None, ge=1, description="local Ray CPUs for jobs")
+    jobs_dir: Path = Field(Path("sequencer-jobs"), description="run directories of jobs")
 
     @model_validator(mode="after")
     def _refuse_placeholder_keys(self) -> Settings:

@@ -13,6 +13,23 @@ from pathlib import Path
 from sequencer.simulate.shards import MAX_LINES
 
 
+def finish_study(run_dir: Path, spec, sources, reference: str | None = None) -> dict:
+    """Summarise a finished study's shards and write its outputs; returns the summary."""
+    from sequencer.simulate.study import draw_parameters
+    from sequencer.simulate.summary import read_draws, summarise
+
+    names, values = draw_parameters(sources, spec)
+    summary = summarise(read_draws(run_dir, spec), spec, values, names, reference)
+    summary["flow"]["regimens"] = list(sources.evidence.catalogue.regimens)
+    write_outputs(run_dir, summary, spec.to_json(), sources.provenance())
+    return summary
+
+
+def clean_json(value):
+    """``value`` with NaN and infinities as None (JSON has neither)."""
+    return _clean(value)
+
+
 def write_outputs(run_dir: Path, summary: dict, spec_json: str, provenance: dict) -> list[Path]:
     """Write ``summary.json``, ``strategies.csv``, ``incremental.csv`` and ``ceac.csv``."""
     run_dir = Path(run_dir)

@@ -13,8 +13,11 @@ KEY = "test-key-0123456789"
 
 
 @pytest.fixture(scope="session")
-def settings() -> Settings:
-    return Settings(environment="development", api_keys=[KEY], max_body_bytes=4096)
+def settings(tmp_path_factory) -> Settings:
+    jobs = tmp_path_factory.mktemp("jobs")
+    return Settings(environment="development", api_keys=[KEY], max_body_bytes=4096,
+                    database_url=f"sqlite:///{jobs / 'jobs.sqlite3'}", jobs_dir=jobs / "runs",
+                    job_workers=1)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,1 @@
+"""Long-running jobs of the service: records (``store``) and execution (``runner``)."""

@@ -110,10 +110,13 @@ def test_jobs_survive_a_restart_with_sqlite(tmp_path, sources):
 @pytest.fixture(scope="module")
 def postgres():
     """A throwaway PostgreSQL server (skipped when its binaries are not installed)."""
-    initdb, pg_ctl = shutil.which("initdb"), shutil.which("pg_ctl")
+    import glob
+    import os
+
+    path = ":".join([*sorted(glob.glob("/usr/lib/postgresql/*/bin")), os.environ.get("PATH", "")])
+    initdb, pg_ctl = shutil.which("initdb", path=path), shutil.which("pg_ctl", path=path)
     if not (initdb and pg_ctl):
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) not installed")
-    import os
     import socket
     import tempfile
     from pathlib import Path

@@ -28,7 +28,8 @@ def get_sources(request: Request) -> ModelSources:
 
 def require_api_key(request: Request, key: Annotated[str | None, Security(_key_header)]) -> None:
     keys = request.app.state.settings.api_keys
-    if key is None or not any(hmac.compare_digest(key, k) for k in keys):
+    # bytes: compare_digest refuses non-ASCII str, and header values may be any latin-1 text
+    if key is None or not any(hmac.compare_digest(key.encode(), k.encode()) for k in keys):
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or unknown X-API-Key header",
                             headers={"WWW-Authenticate": "APIKey"})
 

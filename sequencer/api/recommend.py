@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sequencer.api.schemas import citation_text
 from sequencer.model.build import DecisionModel, build_model
 from sequencer.model.line import line_components
 from sequencer.model.load import ModelSources
@@ -27,6 +28,8 @@ from sequencer.solve.policy import Policy
 
 PLAN_DEPTH = 3
 PLAN_MIN_PROBABILITY = 0.05
+SOLVER_TIME_LIMIT = 10.0  # seconds, for the LP/MILP of a two-budget request
+INPUT_OPTION_SETS = 64  # option sets (each: the means and every draw) kept in memory
 
 
 @dataclass(frozen=True)
@@ -76,14 +79,16 @@ class Recommender:
         rng = np.random.default_rng(seed)
         self.draw_index = rng.choice(sources.posterior.n_draws, size=draws, replace=False)
         self._parameter_seeds = rng.integers(0, 2**63 - 1, size=draws)
-        self._inputs: dict = {}
+        self._inputs: OrderedDict = OrderedDict()  # bounded: discount_rate is any float
         self._answers: OrderedDict = OrderedDict()
         self.cache_size = cache_size
 
     def inputs(self, query: Query, k: int | None = None):
         """Model inputs at the means (``k=None``) or for draw ``k``; cached per options."""
         key = (query.options(), k)
-        if key not in self._inputs:
+        if key in self._inputs:
+            self._inputs.move_to_end(key)
+        else:
             options = {"include_investigational": query.include_investigational,
                        "info": query.info, "discount_rate": query.discount_rate,
                        "max_lines": 4}
@@ -93,6 +98,8 @@ class Recommender:
                 rng = np.random.default_rng(int(self._parameter_seeds[k]))
                 self._inputs[key] = self.sources.inputs(draw=int(self.draw_index[k]),
                                                         parameters=rng, **options)
+            if len(self._inputs) > INPUT_OPTION_SETS * (len(self.draw_index) + 1):
+                self._inputs.popitem(last=False)
         return self._inputs[key]
 
     def recommend(self, query: Query) -> dict:
@@ -116,7 +123,10 @@ class Recommender:
                                        solve_backward(model, query.objective.weights()))
             budget_status = None
         else:
-            result = solve(model, query.objective, query.budget, milp=False)
+            # one budget: the Lagrangian policy (no MILP); two budgets need the LP + MILP
+            two = len(query.budget.constraints()) > 1
+            result = solve(model, query.objective, query.budget, milp=None if two else False,
+                           time_limit=SOLVER_TIME_LIMIT)
             policy, budget_status = result.policy, result.status
         rows = [r for r in explain_state(inputs, state, query.objective, model) if r.eligible]
         recommended = policy.regimen(root)
@@ -173,7 +183,7 @@ class Recommender:
             if t.trial in wanted:
                 c = t.citation
                 out.append({"trial": t.trial, "phase": t.phase, "line": t.line,
-                            "citation": f"{c.authors} {c.title}. {c.journal} {c.year}.",
+                            "citation": citation_text(c),
                             "doi": getattr(c, "doi", None),
                             "regimens": sorted(r for r in regimens
                                                if t.trial in catalogue.regimens[r].informed_by)})

@@ -1,10 +1,17 @@
-"""Public response schemas of the read-only routes (request schemas live with their routes)."""
+"""Public response schemas (request schemas live with their routes) and the error responses
+the routes declare in OpenAPI."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any, Literal
 
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 
 from sequencer.evidence.catalogue import Regimen
 from sequencer.evidence.schema import TrialRecord
@@ -12,6 +19,12 @@ from sequencer.model.load import ModelSources
 
 CAVEAT = ("Decision support for clinicians, not a prescription. Estimates come from trial-level "
           "evidence and stated assumptions; check each regimen's evidence level.")
+
+
+def citation_text(c) -> str:
+    """'Authors. Title. Journal Year.' leaving out the parts a record does not have."""
+    parts = [c.authors, c.title, " ".join(str(x) for x in (c.journal, c.year) if x)]
+    return " ".join(f"{p.rstrip('.')}." for p in parts if p)
 
 
 class RegimenOut(BaseModel):
@@ -52,7 +65,7 @@ class EvidenceSummary(BaseModel):
         c = t.citation
         return cls(trial=t.trial, phase=t.phase, design=t.design, line=t.line,
                    regimens=sorted({a.regimen for a in t.arms}),
-                   citation=f"{c.authors} {c.title}. {c.journal} {c.year}.",
+                   citation=citation_text(c),
                    doi=getattr(c, "doi", None))
 
 
@@ -92,3 +105,107 @@ class ModelOut(BaseModel):
         return cls(**p, posterior_draws=sources.posterior.n_draws,
                    trials=len(sources.evidence.trials),
                    regimens=sum(1 for r in sources.evidence.catalogue.regimens.values() if r.lines))
+
+
+class ErrorOut(BaseModel):
+    detail: str
+
+
+def _error(description: str) -> dict:
+    return {"model": ErrorOut, "description": description}
+
+
+BAD_BODY = {400: _error("the body could not be decoded (not UTF-8 JSON)")}
+UNAUTHORIZED = {401: _error("missing or unknown X-API-Key header")}
+NOT_FOUND = {404: _error("no such item; the message lists the known ones")}
+TOO_LARGE = {413: _error("request body larger than the configured limit")}
+
+
+def _json_safe(value: Any) -> Any:
+    """Non-finite floats as text and lone surrogates escaped: what strict JSON can carry."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_json_safe(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 answer, but one that can always be rendered: the default echoes each bad
+    ``input`` and fails (500) on NaN, Infinity or a lone surrogate such as ``"\\ud800"``."""
+    return JSONResponse(status_code=422,
+                        content={"detail": _json_safe(jsonable_encoder(exc.errors()))})
+
+
+class Interval(BaseModel):
+    """A point estimate (posterior and parameter means) and a 95% credible interval."""
+    estimate: float
+    lower: float
+    upper: float
+    draws: int
+
+
+class AlternativeOut(BaseModel):
+    regimen: str
+    name: str
+    recommended: bool
+    evidence_level: str
+    objective_value: float
+    life_years: Interval
+    qalys: Interval
+    median_months_on_line: Interval
+    probability_grade3_ae: Interval
+    evidence: str
+
+
+class PlanNode(BaseModel):
+    """One step of the adaptive plan. ``probability`` (of reaching this step from its parent)
+    is absent at the root; the per-line probabilities are absent at the last step shown."""
+    probability: float | None = None
+    line: int
+    state: str
+    regimen: str
+    then: list[PlanNode]
+    probability_death_on_line: float | None = None
+    probability_supportive_care_after: float | None = None
+
+
+class TrialRef(BaseModel):
+    trial: str
+    phase: str
+    line: int
+    citation: str
+    doi: str | None
+    regimens: list[str]
+
+
+class RecommendationModel(BaseModel):
+    model_config = ConfigDict(protected_namespaces=())
+    sequencer_version: str
+    evidence_sha256: str
+    model_config_sha256: str
+    parameters_sha256: str
+    posterior_draws_for_intervals: int
+
+
+class Units(BaseModel):
+    life_years: str
+    qalys: str
+    median_months_on_line: str
+    probability_grade3_ae: str
+
+
+class RecommendationOut(BaseModel):
+    patient_state: str
+    her2_status: Literal["positive", "low", "negative"]
+    recommended: str
+    alternatives: list[AlternativeOut]
+    plan: PlanNode
+    evidence: list[TrialRef]
+    model: RecommendationModel
+    caveats: list[str]
+    units: Units

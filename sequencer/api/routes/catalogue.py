@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 
 from sequencer.api.deps import SourcesDep
-from sequencer.api.schemas import EvidenceSummary, RegimenOut, TrialOut
+from sequencer.api.schemas import NOT_FOUND, UNAUTHORIZED, EvidenceSummary, RegimenOut, TrialOut
 
-router = APIRouter(tags=["evidence"])
+router = APIRouter(tags=["evidence"], responses=UNAUTHORIZED)
 
 
 @router.get("/regimens", response_model=list[RegimenOut],
@@ -23,7 +23,7 @@ def evidence(sources: SourcesDep) -> list[EvidenceSummary]:
     return [EvidenceSummary.from_trial(t) for t in sources.evidence.trials]
 
 
-@router.get("/evidence/{trial}", response_model=TrialOut,
+@router.get("/evidence/{trial}", response_model=TrialOut, responses=NOT_FOUND,
             summary="One trial: arms, hazard ratios, citation and notes")
 def trial(trial: str, sources: SourcesDep) -> TrialOut:
     for record in sources.evidence.trials:

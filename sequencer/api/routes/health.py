@@ -12,7 +12,8 @@ def healthz() -> dict:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The posterior, parameters and cached models are loaded")
+@router.get("/readyz", summary="The posterior, parameters and cached models are loaded",
+            responses={503: {"description": "still loading"}})
 def readyz(request: Request, response: Response) -> dict:
     ready = getattr(request.app.state, "sources", None) is not None
     if not ready:  # pragma: no cover - the app does not start without them

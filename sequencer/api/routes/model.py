@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from sequencer.api.deps import SourcesDep
-from sequencer.api.schemas import ModelOut
+from sequencer.api.schemas import UNAUTHORIZED, ModelOut
 
-router = APIRouter(tags=["model"])
+router = APIRouter(tags=["model"], responses=UNAUTHORIZED)
 
 
 @router.get("/model", response_model=ModelOut, summary="Model version, hashes and diagnostics")

@@ -16,14 +16,22 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sequencer.api.deps import SourcesDep
 from sequencer.api.recommend import Query, Recommender, her2_status
-from sequencer.api.schemas import CAVEAT
+from sequencer.api.schemas import (
+    BAD_BODY,
+    CAVEAT,
+    TOO_LARGE,
+    UNAUTHORIZED,
+    RecommendationOut,
+)
 from sequencer.evidence.catalogue import MAX_LINE
 from sequencer.model.inputs import HER2_DRUG_CLASSES, SUPPORTIVE
 from sequencer.model.states import InformationStrategy, State
 from sequencer.simulate.cohort_csv import cps_band
+from sequencer.solve.constrained import BudgetInfeasibleError
+from sequencer.solve.lp import SolverError
 from sequencer.solve.objective import Budget, Objective
 
-router = APIRouter(tags=["recommendations"])
+router = APIRouter(tags=["recommendations"], responses=UNAUTHORIZED)
 
 Mechanism = Literal["met_amp", "fgfr2_amp", "pi3k", "erbb2_mut"]
 Contraindication = Literal["ild", "neuropathy", "cardiac"]
@@ -128,10 +136,17 @@ def _recommender(request: Request, sources) -> Recommender:
     return rec
 
 
-@router.post("/recommendations", summary="The optimal adaptive sequence for one patient")
+@router.post("/recommendations", response_model=RecommendationOut,
+             responses={**BAD_BODY, **TOO_LARGE},
+             response_model_exclude_unset=True,  # plan steps omit the keys that do not apply
+             summary="The optimal adaptive sequence for one patient")
 def recommendations(body: RecommendationRequest, request: Request, sources: SourcesDep) -> dict:
     query = to_query(body, sources.evidence.catalogue)
-    answer = _recommender(request, sources).recommend(query)
+    try:
+        answer = _recommender(request, sources).recommend(query)
+    except (BudgetInfeasibleError, SolverError) as exc:  # no policy meets the budget(s)
+        raise RequestValidationError([{"loc": ("body", "budget"), "msg": str(exc),
+                                        "type": "value_error"}]) from None
     caveats = [CAVEAT]
     recommended = answer["recommended"]
     if body.ecog >= 3:

@@ -1,0 +1,350 @@
+"""Load benchmark of the HTTP service: latency and throughput of cached and on-demand
+recommendations and of ``GET /v1/regimens`` at concurrency 1, 16 and 64, the server's resident
+memory, and a profile of one on-demand recommendation. Prints a table; not a test.
+
+The real app runs under uvicorn in a subprocess (one process, as ``sequencer serve``) on a free
+port. The load generator is asyncio + httpx (HTTP/1.1 keep-alive, one connection per concurrent
+request); if ``wrk`` is installed it also drives the GET route and the cached POST (a Lua script
+cycling the same bodies), which costs the shared CPU far less than Python does. Client and
+server share this machine's cores, so every number is a lower bound on the server alone.
+
+    python benchmarks/bench_service.py            # full run, about 4 minutes on 2 cores
+    python benchmarks/bench_service.py --quick    # fewer requests
+    python benchmarks/bench_service.py --no-wrk   # httpx only
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import io
+import itertools
+import json
+import os
+import pstats
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+KEY = "bench-key-123"
+CONCURRENCY = (1, 16, 64)
+TARGETS = {"cached_p99_ms": 50.0, "cached_rps": 500.0, "on_demand_p99_ms": 250.0,
+           "rss_gib": 1.5}
+
+# A few patient states for the cached scenario (each is answered once before timing).
+CACHED = [
+    {"her2_ihc": "3+", "pdl1_cps": 15, "current_line": 1, "ecog": 1},
+    {"her2_ihc": "3+", "pdl1_cps": 0.5, "current_line": 1, "ecog": 0},
+    {"her2_ihc": "2+", "her2_ish": "positive", "pdl1_cps": 5, "current_line": 2, "ecog": 1,
+     "prior_regimens": ["trastuzumab_fp_platinum"]},
+    {"her2_ihc": "3+", "pdl1_cps": 30, "current_line": 3, "ecog": 1,
+     "prior_regimens": ["pembrolizumab_trastuzumab_chemo", "trastuzumab_deruxtecan"],
+     "contraindications": ["ild"]},
+]
+
+# Ingredients of on-demand states: every request gets a state (or objective) not seen before.
+HER2 = [{"her2_ihc": "3+"}, {"her2_ihc": "2+", "her2_ish": "positive"},
+        {"her2_ihc": "2+", "her2_ish": "negative"}, {"her2_ihc": "1+"}, {"her2_ihc": "0"}]
+CPS = [0.5, 5.0, 15.0, 60.0]  # bands <1, 1-9, >=10 (twice)
+HISTORIES = [
+    (1, []), (2, ["trastuzumab_fp_platinum"]), (2, ["pembrolizumab_trastuzumab_chemo"]),
+    (2, ["fp_platinum"]), (3, ["trastuzumab_fp_platinum", "trastuzumab_deruxtecan"]),
+    (3, ["pembrolizumab_trastuzumab_chemo", "ramucirumab_paclitaxel"]),
+    (4, ["trastuzumab_fp_platinum", "trastuzumab_deruxtecan", "ramucirumab_paclitaxel"]),
+]
+CONTRAINDICATIONS = [[], ["ild"], ["neuropathy", "cardiac"]]
+OBJECTIVES = ["qaly", "ly", "nmb"]
+
+
+def on_demand_states(seed: int = 2026) -> Iterator[dict]:
+    """Endless distinct requests: the combinations in a seeded order, and a willingness to pay
+    that differs for every request, so the answer cache never hits."""
+    combos = list(itertools.product(HER2, CPS, HISTORIES, CONTRAINDICATIONS, OBJECTIVES))
+    order = np.random.default_rng(seed).permutation(len(combos))
+    for i in itertools.count():
+        her2, cps, (line, history), contra, kind = combos[order[i % len(combos)]]
+        yield {**her2, "pdl1_cps": cps, "current_line": line, "prior_regimens": history,
+               "contraindications": contra, "ecog": 1,
+               "objective": {"kind": kind, "willingness_to_pay": 20_000.0 + 0.37 * i}}
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``uvicorn sequencer.api.app:create_app --factory`` in a subprocess, with the job
+    database and run directories in a temporary directory; request logs go to a file."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "SEQUENCER_API_KEYS": json.dumps([KEY]),
+               "SEQUENCER_DATABASE_URL": f"sqlite:///{workdir / 'jobs.sqlite3'}",
+               "SEQUENCER_JOBS_DIR": str(workdir / "runs"), "PYTHONPATH": str(ROOT)}
+        self.log = (workdir / "server.log").open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "sequencer.api.app:create_app", "--factory",
+             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
+             "--no-access-log"], cwd=workdir, env=env, stdout=self.log, stderr=self.log)
+
+    def wait_ready(self, timeout: float = 180.0) -> float:
+        start = time.perf_counter()
+        while time.perf_counter() - start < timeout:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}; see {self.log.name}")
+            try:
+                if httpx.get(f"{self.base}/readyz", timeout=1.0).status_code == 200:
+                    return time.perf_counter() - start
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise TimeoutError("server not ready")
+
+    def rss_mib(self) -> float:
+        return rss_mib(self.proc.pid)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+@dataclass
+class Row:
+    scenario: str
+    client: str
+    concurrency: int
+    requests: int
+    p50_ms: float
+    p99_ms: float
+    rps: float
+    errors: int
+
+
+async def _load(base: str, method: str, path: str, bodies: Iterable[dict | None],
+                concurrency: int, time_cap: float) -> tuple[list[float], int, float]:
+    """Send every body (or until ``time_cap`` s) with ``concurrency`` requests in flight."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    latencies: list[float] = []
+    errors = 0
+    it = iter(bodies)
+    async with httpx.AsyncClient(base_url=base, headers={"X-API-Key": KEY}, limits=limits,
+                                 timeout=600.0) as client:
+        start = time.perf_counter()
+        deadline = start + time_cap
+
+        async def worker() -> None:
+            nonlocal errors
+            for body in it:  # shared iterator: each body is sent once
+                t0 = time.perf_counter()
+                try:
+                    r = await client.request(method, path, json=body)
+                    ok = r.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                latencies.append(time.perf_counter() - t0)
+                errors += not ok
+                if time.perf_counter() > deadline:
+                    return
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall = time.perf_counter() - start
+    return latencies, errors, wall
+
+
+def httpx_row(scenario: str, base: str, method: str, path: str, bodies: Iterable,
+              concurrency: int, time_cap: float) -> Row:
+    latencies, errors, wall = asyncio.run(_load(base, method, path, bodies, concurrency,
+                                                time_cap))
+    ms = np.asarray(latencies) * 1e3
+    return Row(scenario, "httpx", concurrency, len(ms), float(np.percentile(ms, 50)),
+               float(np.percentile(ms, 99)), len(ms) / wall, errors)
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+def _wrk_ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(value) * _UNITS[unit]
+
+
+def wrk_row(scenario: str, url: str, concurrency: int, seconds: int,
+            script: Path | None = None) -> Row:
+    cmd = ["wrk", f"-t{min(2, concurrency)}", f"-c{concurrency}", f"-d{seconds}s", "--latency",
+           "-H", f"X-API-Key: {KEY}", url]
+    if script is not None:
+        cmd[1:1] = ["-s", str(script)]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    pct = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.MULTILINE))
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors += int(non2xx.group(1)) if non2xx else 0
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return Row(scenario, "wrk", concurrency, requests, _wrk_ms(pct["50"]), _wrk_ms(pct["99"]),
+               rps, errors)
+
+
+def wrk_post_script(path: Path, bodies: list[dict]) -> Path:
+    """A wrk Lua script that cycles through ``bodies`` as POST /v1/recommendations."""
+    quoted = ",\n".join("  " + json.dumps(json.dumps(b)) for b in bodies)
+    path.write_text(
+        f"local bodies = {{\n{quoted}\n}}\nlocal i = 0\n"
+        "local headers = {['Content-Type'] = 'application/json', "
+        f"['X-API-Key'] = '{KEY}'}}\n"
+        "request = function()\n  i = i % #bodies + 1\n"
+        "  return wrk.format('POST', '/v1/recommendations', headers, bodies[i])\nend\n")
+    return path
+
+
+def profile_on_demand(warm: int = 60, timed: int = 40, top: int = 14) -> str:
+    """In this process: after ``warm`` on-demand states (as in a server that has seen some
+    traffic: model inputs and line templates cached), the un-profiled time of ``timed`` new
+    states, then a cProfile of one more."""
+    from sequencer.api.recommend import Recommender
+    from sequencer.api.routes.recommendations import RecommendationRequest, to_query
+    from sequencer.model.load import load_sources
+
+    sources = load_sources()
+    recommender = Recommender(sources)
+    catalogue = sources.evidence.catalogue
+    states = (to_query(RecommendationRequest(**b), catalogue) for b in on_demand_states(seed=7))
+    for query in itertools.islice(states, warm):
+        recommender.recommend(query)
+    times = []
+    for query in itertools.islice(states, timed):
+        start = time.perf_counter()
+        recommender.recommend(query)
+        times.append((time.perf_counter() - start) * 1e3)
+    query = next(states)
+    profiler = cProfile.Profile()
+    start = time.perf_counter()
+    profiler.runcall(recommender.recommend, query)
+    wall = time.perf_counter() - start
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("cumulative").print_stats(r"sequencer", top)
+    stats.sort_stats("tottime").print_stats(top)
+    text = re.sub(r"^.*?(?=\s+ncalls)", "", out.getvalue(), count=1, flags=re.DOTALL)
+    p50, p99 = np.percentile(times, [50, 99])
+    return (f"in-process on-demand recommendation after {warm} warm-up states: p50 {p50:.0f} ms,"
+            f" p99 {p99:.0f} ms over {timed} new states (no HTTP, no contention)\n"
+            f"profile of one more ({query.state.label()}, {query.objective.kind}): "
+            f"{wall * 1e3:.0f} ms under cProfile\n{text}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer requests per scenario")
+    parser.add_argument("--no-wrk", action="store_true", help="httpx only, even if wrk exists")
+    parser.add_argument("--no-profile", action="store_true")
+    args = parser.parse_args()
+    scale = 0.25 if args.quick else 1.0
+    use_wrk = shutil.which("wrk") is not None and not args.no_wrk
+    fast_n = {1: int(1000 * scale), 16: int(4000 * scale), 64: int(6000 * scale)}
+    slow_n = {1: max(4, int(16 * scale)), 16: max(16, int(48 * scale)),
+              64: max(64, int(128 * scale))}
+    wrk_seconds = 3 if args.quick else 8
+
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="bench-service-") as tmp:
+        server = Server(Path(tmp))
+        try:
+            ready_s = server.wait_ready()
+            rss_loaded = server.rss_mib()
+            print(f"server pid {server.proc.pid} ready in {ready_s:.1f} s, "
+                  f"RSS {rss_loaded:.0f} MiB; {os.cpu_count()} cores shared with the load "
+                  f"generator; wrk: {'yes' if use_wrk else 'no'}", flush=True)
+            with httpx.Client(base_url=server.base, headers={"X-API-Key": KEY},
+                              timeout=600) as warm:
+                for body in CACHED:
+                    warm.post("/v1/recommendations", json=body).raise_for_status()
+                warm.get("/v1/regimens").raise_for_status()
+
+            for c in CONCURRENCY:
+                rows.append(httpx_row("GET /v1/regimens", server.base, "GET", "/v1/regimens",
+                                      itertools.repeat(None, fast_n[c]), c, 30))
+                if use_wrk:
+                    rows.append(wrk_row("GET /v1/regimens", f"{server.base}/v1/regimens", c,
+                                        wrk_seconds))
+            script = wrk_post_script(Path(tmp) / "cached.lua", CACHED)
+            for c in CONCURRENCY:
+                bodies = itertools.islice(itertools.cycle(CACHED), fast_n[c])
+                rows.append(httpx_row("cached POST", server.base, "POST",
+                                      "/v1/recommendations", bodies, c, 30))
+                if use_wrk:
+                    rows.append(wrk_row("cached POST", f"{server.base}/v1/recommendations", c,
+                                        wrk_seconds, script))
+            states = on_demand_states()
+            for c in CONCURRENCY:
+                bodies = itertools.islice(states, slow_n[c])
+                rows.append(httpx_row("on-demand POST", server.base, "POST",
+                                      "/v1/recommendations", bodies, c, 120))
+                print(f"  on-demand c={c} done", flush=True)
+            rss_after = server.rss_mib()
+        finally:
+            server.stop()
+
+    header = (f"{'scenario':<18}{'client':<7}{'conc':>5}{'requests':>10}{'p50 ms':>10}"
+              f"{'p99 ms':>10}{'req/s':>10}{'errors':>8}")
+    print("\n" + header)
+    for r in rows:
+        print(f"{r.scenario:<18}{r.client:<7}{r.concurrency:>5}{r.requests:>10}{r.p50_ms:>10.1f}"
+              f"{r.p99_ms:>10.1f}{r.rps:>10.1f}{r.errors:>8}")
+    print(f"\nserver RSS: {rss_loaded:.0f} MiB after loading, {rss_after:.0f} MiB after the runs")
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "MISSED"
+
+    def best_client(scenario: str) -> list[Row]:  # wrk where it ran: it loads the CPU less
+        found = [r for r in rows if r.scenario == scenario]
+        return [r for r in found if r.client == "wrk"] or found
+
+    cached, on_demand = best_client("cached POST"), best_client("on-demand POST")
+    fastest = max(cached, key=lambda r: r.rps)
+    print(f"targets ({cached[0].client} rows for the cached POST):")
+    print(f"  cached p99 < {TARGETS['cached_p99_ms']:.0f} ms: " + ", ".join(
+        f"c={r.concurrency} {r.p99_ms:.1f} ms {verdict(r.p99_ms < TARGETS['cached_p99_ms'])}"
+        for r in cached))
+    print(f"  cached >= {TARGETS['cached_rps']:.0f} req/s: best {fastest.rps:.0f} req/s at "
+          f"c={fastest.concurrency} {verdict(fastest.rps >= TARGETS['cached_rps'])}")
+    print(f"  on-demand p99 < {TARGETS['on_demand_p99_ms']:.0f} ms: " + ", ".join(
+        f"c={r.concurrency} {r.p99_ms:.0f} ms {verdict(r.p99_ms < TARGETS['on_demand_p99_ms'])}"
+        for r in on_demand))
+    print(f"  RSS < {TARGETS['rss_gib']} GiB: {rss_after / 1024:.2f} GiB "
+          f"{verdict(rss_after / 1024 < TARGETS['rss_gib'])}")
+    if not args.no_profile:
+        print("\n" + profile_on_demand())
+
+
+if __name__ == "__main__":
+    main()

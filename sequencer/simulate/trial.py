@@ -119,8 +119,8 @@ class TrialResult:
 def analyse(os_time: np.ndarray, spec: TrialSpec, n: int, entry_u: np.ndarray) -> dict:
     """Log-rank power, HR and medians of trials of ``n`` per arm from the first n patients."""
     reps = os_time.shape[0]
-    accrual_share = entry_u[:, :, :n]  # same uniforms for every n (common random numbers)
-    entry = accrual_share * spec.accrual_months
+    # the same uniforms for every n (common random numbers)
+    entry = entry_u[:, :, :n] * spec.accrual_months
     observed = administrative_censoring(os_time[:, :, :n], entry,
                                         spec.accrual_months + spec.follow_up_months)
     time = observed.time.reshape(reps, 2 * n)

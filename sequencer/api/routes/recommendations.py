@@ -142,8 +142,9 @@ def _recommender(request: Request, sources) -> Recommender:
              summary="The optimal adaptive sequence for one patient")
 def recommendations(body: RecommendationRequest, request: Request, sources: SourcesDep) -> dict:
     query = to_query(body, sources.evidence.catalogue)
+    recommender = _recommender(request, sources)
     try:
-        answer = _recommender(request, sources).recommend(query)
+        answer = recommender.recommend(query)
     except (BudgetInfeasibleError, SolverError) as exc:  # no policy meets the budget(s)
         raise RequestValidationError([{"loc": ("body", "budget"), "msg": str(exc),
                                         "type": "value_error"}]) from None
@@ -171,7 +172,7 @@ def recommendations(body: RecommendationRequest, request: Request, sources: Sour
         "evidence": answer["trials"],
         "model": {**{k: v for k, v in sources.provenance().items()
                      if k not in ("posterior", "parameters")},
-                  "posterior_draws_for_intervals": len(_recommender(request, sources).draw_index)},
+                  "posterior_draws_for_intervals": len(recommender.draw_index)},
         "caveats": caveats,
         "units": {"life_years": "years" + (" (discounted)" if body.options.discount_rate else ""),
                   "qalys": "QALYs" + (" (discounted)" if body.options.discount_rate else ""),

@@ -6,6 +6,11 @@ resumes it: finished shards are skipped, and since each shard's result depends o
 specification and the shard, the end result equals an uninterrupted run's. A different
 ``spec.json`` is refused. Each Ray task takes the pending chunks of one draw (so the draw's model
 is built once); a task that fails is retried by Ray.
+
+``run_study`` and ``run_trial`` take an optional ``should_stop`` callable, asked at least every
+half second while they wait for Ray: when it returns True the outstanding tasks are cancelled
+and ``RunCancelled`` is raised. A study's finished shards stay (each is written atomically, a
+killed task leaves at most a hidden temporary file), so the next run on the directory resumes.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import os
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -25,10 +31,16 @@ from sequencer.simulate.shards import run_draw, shard_path
 from sequencer.simulate.study import StudySpec, plan_study
 
 RETRIES = 3
+CHECK_SECONDS = 0.5  # how often a run with ``should_stop`` asks it while waiting for Ray
+CANCEL_SECONDS = 10.0  # how long a stopped run waits for its cancelled tasks to end
 
 
 class RunDirectoryError(SequencerError):
     """The run directory belongs to another study specification."""
+
+
+class RunCancelled(SequencerError):
+    """``should_stop`` asked the run to stop; its outstanding Ray tasks were cancelled."""
 
 
 def prepare_run_dir(spec: StudySpec, run_dir: Path) -> list[tuple[int, int, int]]:
@@ -103,9 +115,10 @@ def ray_session(workers: int | None):
 
 
 def run_study(spec: StudySpec, run_dir: str | Path, workers: int | None = None,
-              sources: ModelSources | None = None, progress: bool = True) -> Path:
+              sources: ModelSources | None = None, progress: bool = True, *,
+              should_stop: Callable[[], bool] | None = None) -> Path:
     """Run (or resume) ``spec`` into ``run_dir`` with ``workers`` local Ray CPUs (default: all;
-    ignored when ``RAY_ADDRESS`` points at a cluster)."""
+    ignored when ``RAY_ADDRESS`` points at a cluster). ``should_stop``: see the module doc."""
     spec = spec.validate()
     run_dir = Path(run_dir).resolve()
     pending = prepare_run_dir(spec, run_dir)
@@ -123,7 +136,7 @@ def run_study(spec: StudySpec, run_dir: str | Path, workers: int | None = None,
                 for d, chunks in sorted(by_draw.items())]
         total = sum(n for _, _, n in pending) * len(spec.all_strategies)
         start = time.perf_counter()
-        workers_rss = _wait(refs, total, len(spec.all_strategies), progress)
+        workers_rss = _wait(refs, total, len(spec.all_strategies), progress, should_stop)
         stats = {"wall_seconds": time.perf_counter() - start, "trajectories": total,
                  "driver_peak_rss_mb": _peak_rss_mb(),
                  "worker_peak_rss_mb": {str(pid): mb for pid, mb in workers_rss.items()}}
@@ -143,9 +156,10 @@ def _trial_task(sources_box, spec, draw, plan):  # runs in a Ray worker
 
 
 def run_trial(spec, workers: int | None = None, sources: ModelSources | None = None,
-              progress: bool = True):
+              progress: bool = True, *, should_stop: Callable[[], bool] | None = None):
     """Simulate every replicate of a ``TrialSpec``; returns OS (rep, arm, n_max) in draw
-    order, so the result does not depend on which worker finished first."""
+    order, so the result does not depend on which worker finished first. ``should_stop``: see
+    the module doc."""
     import numpy as np
 
     spec = spec.validate()
@@ -158,7 +172,7 @@ def run_trial(spec, workers: int | None = None, sources: ModelSources | None = N
         refs = [task.remote([sources_ref], spec, d, plan_ref) for d in range(spec.draws)]
         remaining, done, start = list(refs), 0, time.perf_counter()
         while remaining:
-            ready, remaining = ray.wait(remaining, num_returns=1)
+            ready, remaining = _next_ready(ray, remaining, should_stop)
             for ref in ready:
                 draw, os_time = ray.get(ref)
                 out[draw * per:(draw + 1) * per] = os_time
@@ -173,13 +187,31 @@ def run_trial(spec, workers: int | None = None, sources: ModelSources | None = N
     return out
 
 
-def _wait(refs, total: int, per_patient: int, progress: bool) -> None:
+def _next_ready(ray, remaining: list, should_stop: Callable[[], bool] | None):
+    """``ray.wait`` for one finished task; with ``should_stop``, asked every CHECK_SECONDS, and
+    when it says so the outstanding tasks are cancelled and ``RunCancelled`` raised."""
+    if should_stop is None:
+        return ray.wait(remaining, num_returns=1)
+    while True:
+        if should_stop():
+            for ref in remaining:
+                ray.cancel(ref, force=True)  # a cancelled task is not retried
+            # cancelling is asynchronous: wait until the tasks are gone (bounded)
+            ray.wait(remaining, num_returns=len(remaining), timeout=CANCEL_SECONDS)
+            raise RunCancelled(f"stopped on request with {len(remaining)} Ray tasks outstanding")
+        ready, rest = ray.wait(remaining, num_returns=1, timeout=CHECK_SECONDS)
+        if ready:
+            return ready, rest
+
+
+def _wait(refs, total: int, per_patient: int, progress: bool,
+          should_stop: Callable[[], bool] | None = None) -> None:
     import ray
 
     start, done, remaining = time.perf_counter(), 0, list(refs)
     rss: dict[int, float] = {}
     while remaining:
-        ready, remaining = ray.wait(remaining, num_returns=1)
+        ready, remaining = _next_ready(ray, remaining, should_stop)
         for ref in ready:
             _, patients, peak, pid = ray.get(ref)  # raises the task's error after retries
             done += patients * per_patient

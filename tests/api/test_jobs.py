@@ -80,7 +80,8 @@ def test_unknown_jobs_are_404(client):
 
 
 def _settings(tmp_path, url):
-    return Settings(api_keys=[KEY], database_url=url, jobs_dir=tmp_path / "runs", job_workers=1)
+    return Settings(api_keys=[KEY], database_url=url, jobs_dir=tmp_path / "runs", job_workers=1,
+                    precompute=False)
 
 
 def _restart_check(tmp_path, sources, url):
@@ -156,3 +157,176 @@ def test_a_bad_database_url_stops_the_start(tmp_path, sources):
     with pytest.raises(StartupError, match="job database"), TestClient(
             create_app(_settings(tmp_path, "mysql://nope"), sources=sources)):
         pass
+
+
+# --- several service processes on one database (``serve --workers N``): each process is played
+# here by its own JobStore + JobRunner; flock and advisory locks are per open file / connection,
+# so two of them in one process exclude each other as two processes would.
+
+FINAL = ("succeeded", "failed", "interrupted")
+
+
+def _url(backend, tmp_path, request):
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'jobs.sqlite3'}"
+    return request.getfixturevalue("postgres")
+
+
+def _record(store, job_id, statuses=FINAL, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = store.get(job_id)
+        if job.status in statuses:
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} not {statuses} after {timeout} s: {job}")
+
+
+@pytest.fixture(scope="module")
+def shared_ray():
+    """One local Ray for the tests below: ``ray_session`` uses an initialised Ray as it is, so a
+    job does not start and stop its own (about 5 s each); a cancelled job's tasks must then be
+    really cancelled, or they would go on writing shards after the stop."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_claim_is_atomic_and_the_runner_lock_exclusive(backend, tmp_path, request):
+    url = _url(backend, tmp_path, request)
+    one, two = JobStore(url), JobStore(url)
+    job = one.create("trial-simulation", TRIAL)
+    claimed = [one.claim(job.id), two.claim(job.id)]
+    assert claimed[0] is not None and claimed[0].status == "running"
+    assert claimed[0].attempts == 1 and claimed[1] is None
+    two.unclaim(job.id)  # a graceful stop: back in the queue, the attempt not counted
+    assert (two.get(job.id).status, two.get(job.id).attempts) == ("queued", 0)
+    lock_one, lock_two = one.runner_lock(), two.runner_lock()
+    assert lock_one.acquire() and lock_one.acquire()  # taking it again is a no-op
+    assert not lock_two.acquire()
+    lock_one.release()
+    assert lock_two.acquire() and lock_two.check()
+    lock_two.release()
+    one.update(job.id, status="interrupted")  # not left queued for the runners of later tests
+    one.close()
+    two.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_the_runner_lock_of_a_killed_process_is_released(backend, tmp_path, request):
+    import signal
+    import sys
+
+    url = _url(backend, tmp_path, request)
+    JobStore(url).close()  # the database exists
+    script = ("import sys, time\nfrom sequencer.api.jobs.store import RunnerLock\n"
+              "lock = RunnerLock(sys.argv[1])\nassert lock.acquire()\n"
+              "print('held', flush=True)\ntime.sleep(120)")
+    child = subprocess.Popen([sys.executable, "-c", script, url], stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout.readline().strip() == "held"
+        lock = JobStore(url).runner_lock()
+        assert not lock.acquire()
+        child.send_signal(signal.SIGKILL)  # no clean-up code runs
+        child.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while not lock.acquire() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert lock.held
+        lock.release()
+    finally:
+        child.kill()
+        child.wait()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_one_runner_per_database_and_another_takes_over(backend, tmp_path, request, sources,
+                                                        shared_ray):
+    from sequencer.api.jobs.runner import LOCK_RETRY_SECONDS, JobRunner
+
+    url = _url(backend, tmp_path, request)
+    first, second = (JobRunner(JobStore(url), sources, tmp_path / "runs", 1) for _ in range(2))
+    first.start()
+    second.start()
+    try:
+        assert first.is_runner and not second.is_runner
+        job = second.submit("trial-simulation", TRIAL)  # known only to the database
+        done = _record(first.store, job.id)
+        assert done.status == "succeeded", done.error
+        assert done.attempts == 1 and 0 <= done.result["power"] <= 1
+        assert not second.is_runner
+        first.stop()
+        assert not first.is_runner
+        stopped = time.monotonic()
+        while not second.is_runner and time.monotonic() - stopped < LOCK_RETRY_SECONDS + 3:
+            time.sleep(0.1)
+        assert second.is_runner, "the other process did not take over"
+        again = second.submit("trial-simulation", {**TRIAL, "seed": 6})
+        done = _record(second.store, again.id)
+        assert done.status == "succeeded" and done.attempts == 1, done.error
+    finally:
+        first.stop()
+        second.stop()
+
+
+def _shard_table(run_dir):
+    import pyarrow.parquet as pq
+
+    return pq.read_table(f"{run_dir}/shards").sort_by(
+        [("draw", "ascending"), ("chunk", "ascending"), ("strategy", "ascending")])
+
+
+# 128 shards; measured on the 2-core test machine: about 3 s once Ray's workers are warm, 1.5 s
+# after the first shard more than 100 are done. The stop is seen within CHECK_SECONDS (0.5 s)
+# of the first shard, so the study is stopped part-way.
+BIG_STUDY = {"strategies": ["guideline"], "draws": 8, "patients": 16000, "chunk": 1000,
+             "seed": 9}
+
+
+def test_a_stopped_runner_puts_its_study_back_and_the_next_resumes_it(tmp_path, sources,
+                                                                      shared_ray):
+    """A graceful stop mid-study: the job is queued again with its attempt not counted, its
+    finished shards stay, and the next runner resumes it to the uninterrupted result (reference:
+    ``run_study`` + ``finish_study`` in one go, as in tests/simulate/test_runner.py)."""
+    from sequencer.api.jobs.requests import CohortStudyRequest
+    from sequencer.api.jobs.runner import JobRunner
+    from sequencer.reports.cohort import finish_study
+    from sequencer.simulate.runner import run_study
+
+    url = f"sqlite:///{tmp_path / 'jobs.sqlite3'}"
+    spec = CohortStudyRequest(**BIG_STUDY).spec().validate()
+    runner = JobRunner(JobStore(url), sources, tmp_path / "runs", 1)
+    runner.start()
+    job = runner.submit("cohort-study", BIG_STUDY)
+    shards = tmp_path / "runs" / job.id / "shards"
+    deadline = time.monotonic() + 120
+    while not (shards.exists() and any(shards.glob("*.parquet"))):
+        assert time.monotonic() < deadline, "no shard written"
+        time.sleep(0.05)
+    runner.stop()
+    assert not runner.is_runner
+    stopped = runner.store.get(job.id)
+    assert (stopped.status, stopped.attempts) == ("queued", 0)
+    kept = {p.name: p.stat().st_mtime_ns for p in shards.glob("*.parquet")}
+    assert 0 < len(kept) < len(spec.shards()), "the study was not stopped part-way"
+    time.sleep(1.0)  # cancelled, its tasks write nothing more
+    assert {p.name for p in shards.glob("*.parquet")} == set(kept)
+
+    resumed = JobRunner(JobStore(url), sources, tmp_path / "runs", 1)
+    resumed.start()
+    try:
+        done = _record(resumed.store, job.id)
+    finally:
+        resumed.stop()
+    assert done.status == "succeeded" and done.attempts == 1, done.error
+    assert {p.name: p.stat().st_mtime_ns for p in shards.glob("*.parquet")
+            if p.name in kept} == kept  # finished shards were not redone
+    whole = run_study(spec, tmp_path / "whole", workers=1, sources=sources, progress=False)
+    assert _shard_table(shards.parent).equals(_shard_table(whole))
+    reference = finish_study(whole, spec, sources)
+    assert done.result["strategies"]["guideline"]["qaly_disc"] == pytest.approx(
+        reference["strategies"]["guideline"]["qaly_disc"], rel=1e-12)

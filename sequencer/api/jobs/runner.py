@@ -1,12 +1,25 @@
 """Runs the service's long jobs (cohort studies, trial simulations) one at a time on a
 background thread, through Ray like the command line does. Job records live in ``JobStore``;
-cohort studies write their run directory under ``jobs_dir/<job id>`` and resume from its
-finished shards when the service restarts."""
+cohort studies write their run directory under ``jobs_dir/<job id>``.
+
+Several service processes may share one database (``sequencer serve --workers N``). Every
+process accepts jobs (``submit`` writes a 'queued' record); exactly one runs them: the one
+holding the database's ``RunnerLock``. The others retry the lock every LOCK_RETRY_SECONDS, so
+when the runner process stops or dies another takes over. The runner polls the database for the
+oldest queued job every POLL_SECONDS (at once when its own process submits one) and claims it
+atomically ('queued' -> 'running', one more attempt), so no job runs twice.
+
+On taking the lock, the runner re-queues the jobs left 'running' (holding the lock proves that
+the process that ran them is gone); a job whose runs were cut short MAX_ATTEMPTS times is marked
+'interrupted' instead. ``stop()`` is graceful: the running job's Ray tasks are cancelled and it
+goes back to 'queued' without counting the attempt, the thread ends (up to STOP_SECONDS) and the
+lock is released. Whoever runs the job next starts it again: cohort studies resume from their
+finished shards, and results depend only on the request (seeded), not on interruptions.
+"""
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import traceback
 from dataclasses import asdict
@@ -18,7 +31,9 @@ from sequencer.model.load import ModelSources
 
 LOGGER = logging.getLogger("sequencer.api")
 MAX_ATTEMPTS = 3
-_STOP = object()
+POLL_SECONDS = 0.5  # how often the runner looks for queued jobs
+LOCK_RETRY_SECONDS = 2.0  # how often a process that is not the runner tries to become it
+STOP_SECONDS = 30.0  # how long stop() waits for the running job to be put back
 
 
 class JobRunner:
@@ -26,28 +41,38 @@ class JobRunner:
                  workers: int | None = None) -> None:
         self.store, self.sources, self.workers = store, sources, workers
         self.jobs_dir = Path(jobs_dir)
-        self._queue: queue.Queue = queue.Queue()
+        self._lock = store.runner_lock()
+        self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="sequencer-jobs", daemon=True)
 
+    @property
+    def is_runner(self) -> bool:
+        """Whether this process holds the runner lock (runs the database's jobs)."""
+        return self._lock.held
+
     def start(self) -> None:
-        """Re-queue what a stopped service left unfinished, then start the worker thread."""
-        for job in self.store.unfinished():
-            if job.attempts >= MAX_ATTEMPTS:
-                self.store.update(job.id, status="interrupted",
-                                  error=f"stopped {job.attempts} times while running; submit it "
-                                        "again")
-                continue
-            self.store.update(job.id, status="queued")
-            self._queue.put(job.id)
+        """Try the runner lock once (re-queueing what a dead runner left), then start the
+        thread that runs jobs, or keeps trying the lock."""
+        self._take_lock()
         self._thread.start()
 
     def submit(self, kind: str, request: dict):
         job = self.store.create(kind, request)
-        self._queue.put(job.id)
+        self._wake.set()
         return job
 
-    def stop(self) -> None:
-        self._queue.put(_STOP)
+    def stop(self, timeout: float = STOP_SECONDS) -> None:
+        """Cancel the running job (back to 'queued', the attempt not counted), end the thread,
+        release the lock."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        if self._thread.is_alive():  # keep the lock: the job may still be running
+            LOGGER.warning("job runner did not stop", extra={"fields": {"seconds": timeout}})
+            return
+        self._lock.release()
 
     def progress(self, job) -> float:
         """Finished share of a job: shard files written, for a running cohort study."""
@@ -58,40 +83,87 @@ class JobRunner:
         done = len(list(shards.glob("*.parquet"))) if shards.exists() else 0
         return min(0.99, done / total) if total else 0.0
 
+    def _take_lock(self) -> bool:
+        if self._lock.held or not self._lock.acquire():
+            return self._lock.held
+        LOGGER.info("job runner lock taken", extra={"fields": {"database": self.store.url.split(":")[0]}})
+        for job in self.store.unfinished():  # no other runner is alive: 'running' is stale
+            if job.status != "running":
+                continue
+            if job.attempts >= MAX_ATTEMPTS:
+                self.store.update(job.id, status="interrupted",
+                                  error=f"stopped {job.attempts} times while running; submit it "
+                                        "again")
+            else:
+                self.store.update(job.id, status="queued")
+        return True
+
     def _loop(self) -> None:
-        while True:
-            job_id = self._queue.get()
-            if job_id is _STOP:
-                return
-            job = self.store.get(job_id)
-            if job is None or job.status not in ("queued",):
-                continue
-            self.store.update(job_id, status="running", attempts=job.attempts + 1)
-            try:
-                result = self._execute(job)
-            except Exception as exc:  # noqa: BLE001 - the job fails, the service goes on
-                LOGGER.error("job failed", extra={"fields": {"job": job_id, "kind": job.kind,
-                                                             "error": type(exc).__name__}})
-                self.store.update(job_id, status="failed", error=_message(exc))
-                continue
-            self.store.update(job_id, status="succeeded", progress=1.0, result=result)
+        try:
+            while not self._stop.is_set():
+                try:
+                    if not self._take_lock():
+                        self._stop.wait(LOCK_RETRY_SECONDS)
+                        continue
+                    self._wake.clear()
+                    job = self._claim_next()
+                    if job is None:
+                        self._wake.wait(POLL_SECONDS)
+                    else:
+                        self._run(job)
+                except Exception as exc:  # noqa: BLE001 - e.g. the database is unreachable
+                    LOGGER.error("job runner error", extra={"fields": {
+                        "error": type(exc).__name__}})
+                    # no job runs now: let go, so that whoever takes the lock next (maybe this
+                    # process) re-queues a job this error left 'running'
+                    self._lock.release()
+                    self._stop.wait(LOCK_RETRY_SECONDS)
+        finally:
+            self._lock.release()
+
+    def _claim_next(self):
+        while (job_id := self.store.next_queued()) is not None:
+            if not self._lock.check():  # lost (PostgreSQL connection gone): try again later
+                return None
+            job = self.store.claim(job_id)
+            if job is not None:
+                return job
+        return None
+
+    def _run(self, job) -> None:
+        from sequencer.simulate.runner import RunCancelled
+
+        try:
+            result = self._execute(job)
+        except RunCancelled:
+            self.store.unclaim(job.id)
+            LOGGER.info("job put back in the queue", extra={"fields": {"job": job.id}})
+            return
+        except Exception as exc:  # noqa: BLE001 - the job fails, the service goes on
+            LOGGER.error("job failed", extra={"fields": {"job": job.id, "kind": job.kind,
+                                                         "error": type(exc).__name__}})
+            self.store.update(job.id, status="failed", error=_message(exc))
+            return
+        self.store.update(job.id, status="succeeded", progress=1.0, result=result)
 
     def _execute(self, job) -> dict:
         from sequencer.reports.cohort import clean_json
 
+        stop = self._stop.is_set
         if job.kind == "cohort-study":
             from sequencer.reports.cohort import finish_study
             from sequencer.simulate.runner import run_study
             spec = CohortStudyRequest(**job.request).spec().validate()
             run_dir = run_study(spec, self.jobs_dir / job.id, workers=self.workers,
-                                sources=self.sources, progress=False)
+                                sources=self.sources, progress=False, should_stop=stop)
             summary = finish_study(run_dir, spec, self.sources, job.request.get("reference"))
             return clean_json({"provenance": self.sources.provenance(), **summary})
         from sequencer.simulate.runner import run_trial
         from sequencer.simulate.trial import summarise_trial
 
         spec = TrialRequest(**job.request).spec().validate()
-        result = summarise_trial(run_trial(spec, self.workers, self.sources, progress=False), spec)
+        os_time = run_trial(spec, self.workers, self.sources, progress=False, should_stop=stop)
+        result = summarise_trial(os_time, spec)
         return clean_json({"provenance": self.sources.provenance(), **asdict(result)})
 
 

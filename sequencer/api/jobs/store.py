@@ -1,15 +1,24 @@
 """Job records in an embedded SQLite database (default) or PostgreSQL (``postgresql://`` URL).
 
 One table, ``jobs``: id, kind, status, progress, the request (JSON), the result (JSON), the
-error, timestamps. Every write is one committed transaction, so a record is never half written.
-A record survives a restart of the service; ``recover()`` re-queues the jobs a stopped service
-left queued or running (their results are deterministic given their seed, and cohort studies
-resume from their finished shards).
+error, timestamps, attempts. Every write is one committed transaction, so a record is never half
+written, and a record survives a restart of the service.
+
+Several service processes (``sequencer serve --workers N``) share one database: each writes the
+jobs submitted to it, and only the one holding the ``RunnerLock`` runs jobs (see
+``sequencer.api.jobs.runner``). ``claim()`` moves a job from 'queued' to 'running' in one
+conditional UPDATE, so a job is never started twice. The lock is an exclusive ``flock`` on
+``<database file>.runner.lock`` for SQLite and a session-level advisory lock on a dedicated
+connection for PostgreSQL; either is released by the operating system or the server when its
+process dies, so holding it proves that no other runner is alive.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -17,6 +26,7 @@ import uuid
 from dataclasses import dataclass
 
 STATUSES = ("queued", "running", "succeeded", "failed", "interrupted")
+PG_LOCK_KEY = 0x5E9_0E4C_E12  # pg_try_advisory_lock key of the job runner (any constant will do)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
@@ -68,11 +78,15 @@ class JobStore:
         self._run(_SCHEMA)
 
     def _run(self, sql: str, params: tuple = ()) -> list[tuple]:
+        return self._execute(sql, params)[0]
+
+    def _execute(self, sql: str, params: tuple = ()) -> tuple[list[tuple], int]:
+        """Rows and the count of rows changed (``rowcount`` means the same in both drivers)."""
         sql = sql.replace("?", self._mark)
         with self._lock:
             cur = self._conn.execute(sql, params)
             rows = cur.fetchall() if cur.description else []
-        return rows
+        return rows, cur.rowcount
 
     def create(self, kind: str, request: dict) -> Job:
         now = time.time()
@@ -107,6 +121,93 @@ class JobStore:
                          "ORDER BY created")
         return [self.get(r[0]) for r in rows]
 
+    def next_queued(self) -> str | None:
+        """The oldest queued job's id."""
+        rows = self._run("SELECT id FROM jobs WHERE status = 'queued' ORDER BY created, id "
+                         "LIMIT 1")
+        return rows[0][0] if rows else None
+
+    def claim(self, job_id: str) -> Job | None:
+        """Start a queued job ('running', one more attempt): the job, or None when it was not
+        'queued' any more. One conditional UPDATE, so two claims cannot both succeed."""
+        _, changed = self._execute("UPDATE jobs SET status = 'running', attempts = attempts + 1, "
+                                   "updated = ? WHERE id = ? AND status = 'queued'",
+                                   (time.time(), job_id))
+        return self.get(job_id) if changed == 1 else None
+
+    def unclaim(self, job_id: str) -> None:
+        """Put a running job stopped on purpose back in the queue; the attempt does not count."""
+        self._run("UPDATE jobs SET status = 'queued', attempts = attempts - 1, updated = ? "
+                  "WHERE id = ? AND status = 'running'", (time.time(), job_id))
+
+    def runner_lock(self) -> RunnerLock:
+        return RunnerLock(self.url)
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+class RunnerLock:
+    """The right to run this database's jobs, held by one process at a time (module doc).
+    ``acquire()`` does not block; call it again to retry."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._file: int | None = None  # SQLite: the flock'ed file descriptor
+        self._conn = None  # PostgreSQL: the connection whose session holds the lock
+        self.held = False
+
+    def acquire(self) -> bool:
+        if self.held:
+            return True
+        if self.url.startswith("sqlite:///"):
+            path = self.url.removeprefix("sqlite:///")
+            if path in ("", ":memory:"):  # a private database: no other process can share it
+                self.held = True
+                return True
+            fd = os.open(f"{path}.runner.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # another process (or JobStore) holds it
+                os.close(fd)
+                return False
+            self._file, self.held = fd, True
+            return True
+        import psycopg
+
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = psycopg.connect(self.url, autocommit=True)
+            row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (PG_LOCK_KEY,)).fetchone()
+        except psycopg.Error:
+            self._drop_connection()
+            return False
+        self.held = bool(row[0])
+        return self.held
+
+    def check(self) -> bool:
+        """Whether the lock is still held: a PostgreSQL session lock goes with its connection."""
+        if self.held and self._conn is not None:
+            import psycopg
+
+            try:
+                self._conn.execute("SELECT 1")
+            except psycopg.Error:
+                self._drop_connection()
+                self.held = False
+        return self.held
+
+    def release(self) -> None:
+        self.held = False
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            os.close(self._file)
+            self._file = None
+        self._drop_connection()  # closing the session releases its advisory lock
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):  # a broken connection is thrown away
+                self._conn.close()
+            self._conn = None

@@ -8,6 +8,7 @@ stops the start with a message that says what to run. Every ``/v1`` route needs 
 from __future__ import annotations
 
 import gc
+import time
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
@@ -17,6 +18,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from sequencer import __version__
 from sequencer.api.deps import require_api_key
 from sequencer.api.logging import LOGGER, RequestContext, configure_logging
+from sequencer.api.recommend import Recommender
 from sequencer.api.routes import catalogue, health, jobs, model, page, recommendations
 from sequencer.api.schemas import UNAUTHORIZED, validation_error_handler
 from sequencer.api.settings import Settings
@@ -61,6 +63,13 @@ def create_app(settings: Settings | None = None, sources=None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.sources = sources if sources is not None else load_model_files(settings)
+        if getattr(app.state, "recommender", None) is None:  # tests may set a smaller one
+            app.state.recommender = Recommender(app.state.sources)
+        if settings.precompute and not app.state.recommender.precomputed:
+            start = time.perf_counter()
+            answered = app.state.recommender.precompute()
+            LOGGER.info("precomputed", extra={"fields": {
+                "states": answered, "seconds": round(time.perf_counter() - start, 1)}})
         # the loaded model is read-only from here: frozen, the garbage collector stops
         # re-scanning it (full collections took 150-200 ms each under load)
         gc.collect()
@@ -69,7 +78,7 @@ def create_app(settings: Settings | None = None, sources=None) -> FastAPI:
         app.state.jobs.start()
         LOGGER.info("ready", extra={"fields": {"version": __version__}})
         yield
-        app.state.jobs.stop()  # a running job stays 'running' and resumes at the next start
+        app.state.jobs.stop()  # a running job is cancelled and queued again (resumed at start)
         app.state.sources = None
         LOGGER.info("stopped")
 
@@ -81,6 +90,7 @@ def create_app(settings: Settings | None = None, sources=None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.sources = None
+    app.state.recommender = None
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                        allow_methods=["GET", "POST"], allow_headers=["X-API-Key", "Content-Type"])
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)

@@ -15,18 +15,18 @@ _key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
                            description="one of the keys in SEQUENCER_API_KEYS")
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_sources(request: Request) -> ModelSources:
+async def get_sources(request: Request) -> ModelSources:
     sources = getattr(request.app.state, "sources", None)
     if sources is None:  # pragma: no cover - the app does not start without them
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "model not loaded")
     return sources
 
 
-def require_api_key(request: Request, key: Annotated[str | None, Security(_key_header)]) -> None:
+async def require_api_key(request: Request, key: Annotated[str | None, Security(_key_header)]) -> None:
     keys = request.app.state.settings.api_keys
     # bytes: compare_digest refuses non-ASCII str, and header values may be any latin-1 text
     if key is None or not any(hmac.compare_digest(key.encode(), k.encode()) for k in keys):

@@ -3,8 +3,11 @@ and request id are logged: never query strings, bodies or headers, so no patient
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import logging.handlers
+import queue
 import time
 import uuid
 
@@ -21,11 +24,27 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload)
 
 
+class _QueueHandler(logging.handlers.QueueHandler):
+    """Hands records to the writer thread unformatted: formatting and the write to stderr
+    happen off the event loop (they cost about 80 us per request inline)."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+
+_LISTENER: logging.handlers.QueueListener | None = None
+
+
 def configure_logging(level: int = logging.INFO) -> None:
-    if not any(isinstance(h.formatter, JsonFormatter) for h in LOGGER.handlers):
+    global _LISTENER
+    if _LISTENER is None:
         handler = logging.StreamHandler()
         handler.setFormatter(JsonFormatter())
-        LOGGER.addHandler(handler)
+        records: queue.SimpleQueue = queue.SimpleQueue()
+        _LISTENER = logging.handlers.QueueListener(records, handler)
+        _LISTENER.start()
+        atexit.register(_LISTENER.stop)  # writes what is queued before the process exits
+        LOGGER.addHandler(_QueueHandler(records))
     LOGGER.setLevel(level)
     LOGGER.propagate = False
 

@@ -10,18 +10,18 @@ identifiers; nothing is written to disk or logs.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from sequencer.api.modelsets import LRU, TEMPLATE_CACHE_LIMIT, ModelSet, OptionSet, Solved
 from sequencer.api.schemas import citation_text
-from sequencer.model.build import DecisionModel, build_model
+from sequencer.model.build import cohort_roots
 from sequencer.model.line import line_components
 from sequencer.model.load import ModelSources
 from sequencer.model.states import InformationStrategy, State
 from sequencer.solve.api import solve
-from sequencer.solve.backward import solve_backward, sweep
 from sequencer.solve.explain import _sources, explain_state
 from sequencer.solve.objective import Budget, Objective
 from sequencer.solve.policy import Policy
@@ -29,7 +29,11 @@ from sequencer.solve.policy import Policy
 PLAN_DEPTH = 3
 PLAN_MIN_PROBABILITY = 0.05
 SOLVER_TIME_LIMIT = 10.0  # seconds, for the LP/MILP of a two-budget request
-INPUT_OPTION_SETS = 64  # option sets (each: the means and every draw) kept in memory
+OPTION_SETS = 16  # option sets (inputs of the means and every draw) kept in memory
+PER_STATE_SETS = 512  # model sets of single patient states kept in memory
+PER_STATE_MAX_STATES = 5_000  # larger single-state model sets are not kept
+DEFAULT_OPTIONS = (False, InformationStrategy(), 0.0)  # the request's default options
+STANDARD_OBJECTIVES = (Objective("qaly"), Objective("ly"), Objective("nmb"))
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,12 @@ def median_months(components) -> float:
 
 
 class Recommender:
-    """Holds the loaded sources, the seeded draws and an in-memory cache of answers."""
+    """Holds the loaded sources, the seeded interval draws, the solved models and the answers.
+
+    ``precompute()`` (run at start-up) solves the standard cohort's model at the means and for
+    every draw and answers every state reachable from the standard profiles for the standard
+    objectives, so those requests are served from memory. Any other state, objective or budget
+    is solved on demand from its state, re-using the line templates of earlier requests."""
 
     def __init__(self, sources: ModelSources, draws: int = 20, seed: int = 2026,
                  cache_size: int = 4096) -> None:
@@ -79,72 +88,103 @@ class Recommender:
         rng = np.random.default_rng(seed)
         self.draw_index = rng.choice(sources.posterior.n_draws, size=draws, replace=False)
         self._parameter_seeds = rng.integers(0, 2**63 - 1, size=draws)
-        self._inputs: OrderedDict = OrderedDict()  # bounded: discount_rate is any float
-        self._answers: OrderedDict = OrderedDict()
-        self.cache_size = cache_size
+        self._option_sets = LRU(OPTION_SETS)  # bounded: discount_rate is any float
+        self._per_state = LRU(PER_STATE_SETS)
+        self._cohorts: dict[tuple, ModelSet] = {}
+        self._precomputed: dict[tuple, dict] = {}
+        self._answers = LRU(cache_size)
+        self._medians: dict = {}
+        self.responses = LRU(2 * cache_size)  # serialised HTTP answers (routes/recommendations)
+        self._lock = threading.RLock()  # one computation at a time (they hold the GIL anyway)
 
-    def inputs(self, query: Query, k: int | None = None):
-        """Model inputs at the means (``k=None``) or for draw ``k``; cached per options."""
-        key = (query.options(), k)
-        if key in self._inputs:
-            self._inputs.move_to_end(key)
-        else:
-            options = {"include_investigational": query.include_investigational,
-                       "info": query.info, "discount_rate": query.discount_rate,
-                       "max_lines": 4}
-            if k is None:
-                self._inputs[key] = self.sources.inputs(**options)
-            else:
-                rng = np.random.default_rng(int(self._parameter_seeds[k]))
-                self._inputs[key] = self.sources.inputs(draw=int(self.draw_index[k]),
-                                                        parameters=rng, **options)
-            if len(self._inputs) > INPUT_OPTION_SETS * (len(self.draw_index) + 1):
-                self._inputs.popitem(last=False)
-        return self._inputs[key]
+    def option_set(self, options: tuple) -> OptionSet:
+        """Inputs at the means and for every interval draw (cached per options)."""
+        def make() -> OptionSet:
+            investigational, info, discount_rate = options
+            kw = {"include_investigational": investigational, "info": info,
+                  "discount_rate": discount_rate, "max_lines": 4}
+            draws = [self.sources.inputs(draw=int(self.draw_index[k]),
+                                         parameters=np.random.default_rng(
+                                             int(self._parameter_seeds[k])), **kw)
+                     for k in range(len(self.draw_index))]
+            return OptionSet(self.sources.inputs(**kw), draws)
+        with self._lock:
+            return self._option_sets.get_or_make(options, make)
+
+    def model_set(self, query: Query, cohort: bool = True) -> ModelSet:
+        """The solved standard cohort when it contains the state (and ``cohort``), else the
+        models from the patient's state (kept for later requests when small)."""
+        found = self._cohorts.get(query.options()) if cohort else None
+        if found is not None and query.state in found:
+            return found
+        key = (query.state, query.options())
+        found = self._per_state.get(key)
+        if found is None:
+            found = ModelSet(self.option_set(query.options()), {query.state: 1.0})
+            if found.n_states <= PER_STATE_MAX_STATES:
+                self._per_state.put(key, found)
+        return found
+
+    def precompute(self, objectives=STANDARD_OBJECTIVES, options=DEFAULT_OPTIONS) -> int:
+        """Answer every state reachable from the standard profiles; returns the count."""
+        with self._lock:
+            option_set = self.option_set(options)
+            cohort = ModelSet(option_set, cohort_roots(option_set.mean))
+            self._cohorts[options] = cohort
+            for objective in objectives:
+                for state in cohort.mean.states:
+                    query = Query(state, objective, Budget(), *options)
+                    self._precomputed[answer_key(query)] = self._compute(query)
+        return len(self._precomputed)
+
+    @property
+    def precomputed(self) -> int:
+        return len(self._precomputed)
 
     def recommend(self, query: Query) -> dict:
-        key = (query.state, query.options(), query.objective, query.budget)
-        if key in self._answers:
-            self._answers.move_to_end(key)
-            return self._answers[key]
-        answer = self._compute(query)
-        self._answers[key] = answer
-        if len(self._answers) > self.cache_size:
-            self._answers.popitem(last=False)
+        key = answer_key(query)
+        answer = self._precomputed.get(key) or self._answers.get(key)
+        if answer is None:
+            with self._lock:
+                answer = self._answers.get(key)
+                if answer is None:
+                    answer = self._compute(query)
+                    self._answers.put(key, answer)
         return answer
 
     def _compute(self, query: Query) -> dict:
-        inputs = self.inputs(query)
-        state = query.state
-        model = build_model(inputs, {state: 1.0})
-        root = model.index(state)
+        state, objective = query.state, query.objective
+        models = self.model_set(query, cohort=query.budget.empty)
+        inputs, cache = models.options.mean, models.options.caches[0]
+        model, root = models.mean, models.mean.index(state)
+        solved_all = models.solved(objective)
+        solved = solved_all.mean
         if query.budget.empty:
-            policy = Policy.from_sweep(model, query.objective,
-                                       solve_backward(model, query.objective.weights()))
+            policy = Policy.from_sweep(model, objective, solved)
             budget_status = None
         else:
             # one budget: the Lagrangian policy (no MILP); two budgets need the LP + MILP
             two = len(query.budget.constraints()) > 1
-            result = solve(model, query.objective, query.budget, milp=None if two else False,
+            result = solve(model, objective, query.budget, milp=None if two else False,
                            time_limit=SOLVER_TIME_LIMIT)
             policy, budget_status = result.policy, result.status
-        rows = [r for r in explain_state(inputs, state, query.objective, model) if r.eligible]
+        rows = [r for r in explain_state(inputs, state, objective, model, solved) if r.eligible]
         recommended = policy.regimen(root)
-        draws = self._draw_metrics(query, [r.regimen for r in rows])
+        draws = self._draw_metrics(models, solved_all, state, [r.regimen for r in rows])
         alternatives = []
         for r in rows:
-            line = line_components(inputs, state, r.regimen)
-            d = draws[r.regimen]
+            line = line_components(inputs, state, r.regimen, cache)
+            d = draws[r.regimen]  # (4, draws) quantiles: ly, qaly, median, p_ae
             alternatives.append({
                 "regimen": r.regimen,
                 "name": inputs.catalogue.regimens[r.regimen].name,
                 "recommended": r.regimen == recommended,
                 "evidence_level": r.evidence_level,
                 "objective_value": r.value,
-                "life_years": _estimate(r.parts["ly"], d["ly"]),
-                "qalys": _estimate(r.parts["qaly"], d["qaly"]),
-                "median_months_on_line": _estimate(median_months(line.components), d["median"]),
-                "probability_grade3_ae": _estimate(line.p_ae, d["p_ae"]),
+                "life_years": _estimate(r.parts["ly"], d[0]),
+                "qalys": _estimate(r.parts["qaly"], d[1]),
+                "median_months_on_line": _estimate(self._median(line), d[2]),
+                "probability_grade3_ae": _estimate(line.p_ae, d[3]),
                 "evidence": _sources(inputs, r.regimen, state.line),
             })
         alternatives.sort(key=lambda a: (not a["recommended"], -a["objective_value"]))
@@ -154,26 +194,40 @@ class Recommender:
             "plan": _plan(policy, root, PLAN_DEPTH),
             "budget_status": budget_status,
             "trials": self._trials([a["regimen"] for a in alternatives]),
+            "interval_draws": len(models.draws),
+            "model_states": models.mean.n_states,
         }
 
-    def _draw_metrics(self, query: Query, regimens: list[str]) -> dict:
-        out = {r: {"ly": [], "qaly": [], "median": [], "p_ae": []} for r in regimens}
-        for k in range(len(self.draw_index)):
-            inputs = self.inputs(query, k)
-            model = build_model(inputs, {query.state: 1.0})
-            solved = sweep(model, model.objective_reward(query.objective.weights()))
-            root = model.index(query.state)
-            for p in model.pairs(root):
-                regimen = model.regimens[model.pair_regimen[p]]
-                if regimen not in out:
+    def _median(self, line) -> float:
+        median = self._medians.get(line.components)
+        if median is None:
+            if len(self._medians) > TEMPLATE_CACHE_LIMIT:
+                self._medians.clear()
+            median = self._medians[line.components] = median_months(line.components)
+        return median
+
+    def _draw_metrics(self, models: ModelSet, solved: Solved, state: State,
+                      regimens: list[str]) -> dict[str, tuple]:
+        """Per regimen, the 2.5% and 97.5% quantiles over draws of LY, QALY, median months
+        on the line and P(grade >= 3 AE), with the number of draws."""
+        values = np.full((len(regimens), 4, len(models.draws)), np.nan)
+        row = {r: i for i, r in enumerate(regimens)}
+        for k, model in enumerate(models.draws):
+            inputs, cache = models.options.draws[k], models.options.caches[k + 1]
+            parts = solved.draw_pair_parts[k]
+            for p in model.pairs(model.index(state)):
+                i = row.get(model.regimens[model.pair_regimen[p]])
+                if i is None:
                     continue
-                parts = _pair_parts(model, solved.parts, p)
-                line = line_components(inputs, query.state, regimen)
-                out[regimen]["ly"].append(parts[0])
-                out[regimen]["qaly"].append(parts[1])
-                out[regimen]["median"].append(median_months(line.components))
-                out[regimen]["p_ae"].append(line.p_ae)
-        return out
+                line = line_components(inputs, state, regimens[i], cache)
+                values[i, :, k] = (parts[p, 0], parts[p, 1], self._median(line), line.p_ae)
+        counts = np.isfinite(values).sum(axis=2)
+        if counts.min(initial=len(models.draws)) == len(models.draws):
+            lower, upper = np.quantile(values, [0.025, 0.975], axis=2)
+        else:  # a regimen not offered in some draw (np.nanquantile is slow, hence the branch)
+            lower, upper = np.nanquantile(values, [0.025, 0.975], axis=2)
+        return {r: [(lower[i, j], upper[i, j], int(counts[i, j])) for j in range(4)]
+                for r, i in row.items()}
 
     def _trials(self, regimens: list[str]) -> list[dict]:
         catalogue = self.sources.evidence.catalogue
@@ -190,15 +244,18 @@ class Recommender:
         return out
 
 
-def _pair_parts(model: DecisionModel, parts: np.ndarray, p: int) -> np.ndarray:
-    lo, hi = model.succ_ptr[p], model.succ_ptr[p + 1]
-    return model.reward[p] + (model.succ_weight[lo:hi, None] * parts[model.succ_state[lo:hi]]).sum(0)
+def answer_key(query: Query) -> tuple:
+    """The answer's cache key: the willingness to pay matters only to net monetary benefit."""
+    objective = query.objective
+    if objective.kind != "nmb":
+        objective = Objective(objective.kind)
+    return (query.state, query.options(), objective, query.budget)
 
 
-def _estimate(point: float, draws: list[float]) -> dict:
-    x = np.asarray(draws, dtype=float)
-    return {"estimate": float(point), "lower": float(np.quantile(x, 0.025)),
-            "upper": float(np.quantile(x, 0.975)), "draws": int(x.size)}
+def _estimate(point: float, interval: tuple[float, float, int]) -> dict:
+    lower, upper, draws = interval
+    return {"estimate": float(point), "lower": float(lower), "upper": float(upper),
+            "draws": draws}
 
 
 def _plan(policy: Policy, s: int, depth: int) -> dict:

@@ -4,14 +4,15 @@ the routes declare in OpenAPI."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, TypeAdapter
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from sequencer.evidence.catalogue import Regimen
 from sequencer.evidence.schema import TrialRecord
@@ -19,6 +20,21 @@ from sequencer.model.load import ModelSources
 
 CAVEAT = ("Decision support for clinicians, not a prescription. Estimates come from trial-level "
           "evidence and stated assumptions; check each regimen's evidence level.")
+
+
+def cached_json(request: Request, sources: ModelSources, key: str, schema: Any,
+                make: Callable[[], Any]) -> Response:
+    """A response that depends only on the loaded model (catalogue, evidence, versions): made,
+    checked against ``schema`` and serialised once, then served as bytes."""
+    owner, cache = getattr(request.app.state, "static_json", None) or (None, {})
+    if owner is not sources:
+        owner, cache = sources, {}
+        request.app.state.static_json = (owner, cache)
+    content = cache.get(key)
+    if content is None:
+        adapter = TypeAdapter(schema)
+        content = cache[key] = adapter.dump_json(adapter.validate_python(make()))
+    return Response(content, media_type="application/json")
 
 
 def citation_text(c) -> str:

@@ -79,9 +79,11 @@ class DecisionModel:
         return int(sum(a.nbytes for a in arrays))
 
 
-def build_model(inputs: ModelInputs, roots: dict[State, float]) -> DecisionModel:
+def build_model(inputs: ModelInputs, roots: dict[State, float],
+                cache: dict | None = None) -> DecisionModel:
     """Every state reachable from ``roots`` (state -> initial probability) and its eligible
-    regimens, with rewards and successors."""
+    regimens, with rewards and successors. ``cache`` (line templates, see ``line_outcome``) may
+    be kept by the caller and passed again with the same ``inputs`` to re-use earlier lines."""
     start = time.perf_counter()
     total = sum(roots.values())
     if not roots or not np.isclose(total, 1.0):
@@ -90,7 +92,7 @@ def build_model(inputs: ModelInputs, roots: dict[State, float]) -> DecisionModel
         if state.line > inputs.max_lines:
             raise ValueError(f"initial state line {state.line} > max_lines {inputs.max_lines}")
     seen: dict[State, list] = {}
-    cache: dict = {}
+    cache = {} if cache is None else cache
     queue = deque(sorted(roots))
     for state in queue:
         seen[state] = []

@@ -307,6 +307,9 @@ def line_components(inputs: ModelInputs, state: State, regimen: str,
                               v["cost.supportive_care_per_month"], 0.0, 0.0, 0.0, 0.0, 0.0)
     cache = {} if cache is None else cache
     key = _template_key(inputs, state, regimen, cache)
+    found = cache.get(("components", key))  # depends on nothing the template does not
+    if found is not None:
+        return found
     template = cache.get(key)
     if template is None:
         template = cache[key] = _template(inputs, state, regimen)
@@ -314,7 +317,7 @@ def line_components(inputs: ModelInputs, state: State, regimen: str,
     _, p_ae = inputs.base_rates(regimen, state)
     tested = (state.resistance == "pending" and inputs.info.rebiopsy
               and bool(HER2_DRUG_CLASSES & set(entry.drug_classes)))
-    return LineComponents(
+    found = cache[("components", key)] = LineComponents(
         template.components,
         v["utility.first_line"] if state.line == 1 else v["utility.later_line"],
         inputs.monthly_cost(regimen), p_ae, v["cost.grade3_ae_episode"],
@@ -322,6 +325,7 @@ def line_components(inputs: ModelInputs, state: State, regimen: str,
         v["cost.ngs_panel"] if state.line == 1 and inputs.info.baseline_ngs else 0.0,
         v["cost.rebiopsy"] if tested else 0.0,
     )
+    return found
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:

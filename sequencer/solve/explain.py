@@ -12,7 +12,7 @@ from sequencer.model.build import DecisionModel, build_model
 from sequencer.model.inputs import ModelInputs
 from sequencer.model.line import line_outcome
 from sequencer.model.states import State
-from sequencer.solve.backward import sweep
+from sequencer.solve.backward import Sweep, sweep
 from sequencer.solve.objective import Objective
 
 
@@ -50,11 +50,15 @@ def _sources(inputs: ModelInputs, regimen: str, line: int) -> str:
 
 
 def explain_state(inputs: ModelInputs, state: State, objective: Objective,
-                  model: DecisionModel | None = None) -> list[ExplainRow]:
-    """Rows for every regimen the catalogue offers at ``state.line``, best first."""
+                  model: DecisionModel | None = None, solved: Sweep | None = None
+                  ) -> list[ExplainRow]:
+    """Rows for every regimen the catalogue offers at ``state.line``, best first. ``model``
+    (built from ``inputs``, with ``state`` in it) and its ``solved`` sweep for ``objective``
+    may be given to avoid building and solving again."""
     model = model or build_model(inputs, {state: 1.0})
-    weights = objective.weights()
-    solved = sweep(model, model.objective_reward(weights))
+    if solved is None:
+        solved = sweep(model, model.objective_reward(objective.weights()))
+    cache = getattr(model, "_line_cache", None)
     root = model.index(state)
     by_regimen = {model.regimens[model.pair_regimen[p]]: p for p in model.pairs(root)}
     best_pair = solved.choice[root]
@@ -72,7 +76,7 @@ def explain_state(inputs: ModelInputs, state: State, objective: Objective,
         lo, hi = model.succ_ptr[p], model.succ_ptr[p + 1]
         succ, w = model.succ_state[lo:hi], model.succ_weight[lo:hi]
         parts = model.reward[p] + (w[:, None] * solved.parts[succ]).sum(axis=0)
-        outcome = line_outcome(inputs, state, regimen)
+        outcome = line_outcome(inputs, state, regimen, cache)
         rows.append(ExplainRow(
             regimen, True, "", float(solved.q[p]),
             dict(zip(("ly", "qaly", "cost", "toxicity"), parts.tolist())),

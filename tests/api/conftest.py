@@ -17,7 +17,7 @@ def settings(tmp_path_factory) -> Settings:
     jobs = tmp_path_factory.mktemp("jobs")
     return Settings(environment="development", api_keys=[KEY], max_body_bytes=4096,
                     database_url=f"sqlite:///{jobs / 'jobs.sqlite3'}", jobs_dir=jobs / "runs",
-                    job_workers=1)
+                    job_workers=1, precompute=False)  # tests/api/test_precompute.py does it
 
 
 @pytest.fixture(scope="session")

@@ -258,9 +258,9 @@ def test_the_model_inputs_cache_is_bounded(sources, monkeypatch):
     from sequencer.api import recommend
     from sequencer.api.routes.recommendations import RecommendationRequest, to_query
 
-    monkeypatch.setattr(recommend, "INPUT_OPTION_SETS", 2)
+    monkeypatch.setattr(recommend, "OPTION_SETS", 2)
     rec = Recommender(sources, draws=2)
     for rate in (0.01, 0.02, 0.03, 0.04):
         body = RecommendationRequest(**CPS10, options={"discount_rate": rate})
         rec.recommend(to_query(body, sources.evidence.catalogue))
-    assert len(rec._inputs) == 2 * 3  # two option sets, each the means and two draws
+    assert len(rec._option_sets) == 2  # two option sets, each the means and two draws

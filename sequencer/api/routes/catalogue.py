@@ -2,32 +2,42 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from sequencer.api.deps import SourcesDep
-from sequencer.api.schemas import NOT_FOUND, UNAUTHORIZED, EvidenceSummary, RegimenOut, TrialOut
+from sequencer.api.schemas import (
+    NOT_FOUND,
+    UNAUTHORIZED,
+    EvidenceSummary,
+    RegimenOut,
+    TrialOut,
+    cached_json,
+)
 
 router = APIRouter(tags=["evidence"], responses=UNAUTHORIZED)
 
 
 @router.get("/regimens", response_model=list[RegimenOut],
             summary="Every regimen that can be recommended, with its evidence level")
-def regimens(sources: SourcesDep) -> list[RegimenOut]:
-    return [RegimenOut.from_regimen(r) for r in sources.evidence.catalogue.regimens.values()
-            if r.lines]
+async def regimens(request: Request, sources: SourcesDep) -> Response:
+    return cached_json(request, sources, "regimens", list[RegimenOut], lambda: [
+        RegimenOut.from_regimen(r) for r in sources.evidence.catalogue.regimens.values()
+        if r.lines])
 
 
 @router.get("/evidence", response_model=list[EvidenceSummary],
             summary="The trials in the evidence base")
-def evidence(sources: SourcesDep) -> list[EvidenceSummary]:
-    return [EvidenceSummary.from_trial(t) for t in sources.evidence.trials]
+async def evidence(request: Request, sources: SourcesDep) -> Response:
+    return cached_json(request, sources, "evidence", list[EvidenceSummary],
+                       lambda: [EvidenceSummary.from_trial(t) for t in sources.evidence.trials])
 
 
 @router.get("/evidence/{trial}", response_model=TrialOut, responses=NOT_FOUND,
             summary="One trial: arms, hazard ratios, citation and notes")
-def trial(trial: str, sources: SourcesDep) -> TrialOut:
+async def trial(trial: str, request: Request, sources: SourcesDep) -> Response:
     for record in sources.evidence.trials:
         if record.trial.lower() == trial.lower():
-            return TrialOut.from_trial(record)
+            return cached_json(request, sources, f"trial/{record.trial}", TrialOut,
+                               lambda found=record: TrialOut.from_trial(found))
     known = ", ".join(t.trial for t in sources.evidence.trials)
     raise HTTPException(status.HTTP_404_NOT_FOUND, f"trial: {trial!r} is not one of: {known}")

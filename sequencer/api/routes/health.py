@@ -8,13 +8,13 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", summary="The process is up")
-def healthz() -> dict:
+async def healthz() -> dict:
     return {"status": "ok"}
 
 
 @router.get("/readyz", summary="The posterior, parameters and cached models are loaded",
             responses={503: {"description": "still loading"}})
-def readyz(request: Request, response: Response) -> dict:
+async def readyz(request: Request, response: Response) -> dict:
     ready = getattr(request.app.state, "sources", None) is not None
     if not ready:  # pragma: no cover - the app does not start without them
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sequencer.api.deps import SourcesDep
-from sequencer.api.recommend import Query, Recommender, her2_status
+from sequencer.api.recommend import Query, Recommender, answer_key, her2_status
 from sequencer.api.schemas import (
     BAD_BODY,
     CAVEAT,
@@ -138,11 +139,25 @@ def _recommender(request: Request, sources) -> Recommender:
 
 @router.post("/recommendations", response_model=RecommendationOut,
              responses={**BAD_BODY, **TOO_LARGE},
-             response_model_exclude_unset=True,  # plan steps omit the keys that do not apply
              summary="The optimal adaptive sequence for one patient")
-def recommendations(body: RecommendationRequest, request: Request, sources: SourcesDep) -> dict:
+async def recommendations(body: RecommendationRequest, request: Request,
+                          sources: SourcesDep) -> Response:
+    """Answered from memory when the state was answered before (every state reachable from the
+    standard profiles is, from start-up); otherwise solved in a worker thread."""
     query = to_query(body, sources.evidence.catalogue)
     recommender = _recommender(request, sources)
+    key = (answer_key(query), 3 if body.ecog >= 3 else max(body.ecog, 1))
+    content = recommender.responses.get(key)
+    if content is None:
+        content = await run_in_threadpool(_respond, body, query, recommender, sources)
+        recommender.responses.put(key, content)
+    return Response(content, media_type="application/json")
+
+
+def _respond(body: RecommendationRequest, query: Query, recommender: Recommender,
+             sources) -> bytes:
+    """The response body, checked against ``RecommendationOut`` (plan steps omit the keys
+    that do not apply)."""
     try:
         answer = recommender.recommend(query)
     except (BudgetInfeasibleError, SolverError) as exc:  # no policy meets the budget(s)
@@ -160,10 +175,14 @@ def recommendations(body: RecommendationRequest, request: Request, sources: Sour
     if not body.options.include_investigational:
         caveats.append("Only guideline-backed regimens or regimens whose phase III trial met its "
                        "primary endpoint are considered; investigational options are opt-in.")
+    if answer["interval_draws"] < len(recommender.draw_index):
+        caveats.append(f"Credible intervals use {answer['interval_draws']} of "
+                       f"{len(recommender.draw_index)} posterior draws: with these options the "
+                       f"model from this state has {answer['model_states']:,} states.")
     if answer["budget_status"]:
         caveats.append(f"Budget: {answer['budget_status']}; alternatives' values assume the "
                        "unconstrained plan after this line.")
-    return {
+    payload = {
         "patient_state": query.state.label(),
         "her2_status": query.state.her2,
         "recommended": recommended,
@@ -172,9 +191,10 @@ def recommendations(body: RecommendationRequest, request: Request, sources: Sour
         "evidence": answer["trials"],
         "model": {**{k: v for k, v in sources.provenance().items()
                      if k not in ("posterior", "parameters")},
-                  "posterior_draws_for_intervals": len(recommender.draw_index)},
+                  "posterior_draws_for_intervals": answer["interval_draws"]},
         "caveats": caveats,
         "units": {"life_years": "years" + (" (discounted)" if body.options.discount_rate else ""),
                   "qalys": "QALYs" + (" (discounted)" if body.options.discount_rate else ""),
                   "median_months_on_line": "months", "probability_grade3_ae": "per line"},
     }
+    return RecommendationOut.model_validate(payload).model_dump_json(exclude_unset=True).encode()

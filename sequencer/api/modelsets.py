@@ -16,12 +16,13 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from sequencer.model.build import DecisionModel, build_model
 from sequencer.model.inputs import ModelInputs
+from sequencer.model.line import line_outcome, line_template, template_key
 from sequencer.model.states import State
 from sequencer.solve.backward import Sweep, sweep
 from sequencer.solve.objective import Objective
@@ -76,12 +77,18 @@ class OptionSet:
     def __post_init__(self) -> None:
         self.caches = [{} for _ in range(len(self.draws) + 1)]
 
-    def build(self, k: int | None, roots: dict[State, float]) -> DecisionModel:
-        """The model of ``roots`` at the means (``k=None``) or for draw ``k``."""
+    def build(self, k: int | None, roots: dict[State, float],
+              like: DecisionModel | None = None) -> DecisionModel:
+        """The model of ``roots`` at the means (``k=None``) or for draw ``k``; given ``like``
+        (the model of the same roots at the means), draw ``k`` re-uses its states and pairs."""
         inputs, cache = (self.mean, self.caches[0]) if k is None else (self.draws[k],
                                                                        self.caches[k + 1])
         if len(cache) > TEMPLATE_CACHE_LIMIT:
             cache.clear()
+        if like is not None:
+            model = build_like(like, inputs, cache)
+            if model is not None:
+                return model
         return build_model(inputs, roots, cache=cache)
 
 
@@ -97,7 +104,7 @@ class ModelSet:
         self.mean = options.build(None, roots)
         available = len(options.draws)
         used = min(available, max(MIN_DRAWS, DRAW_STATE_BUDGET // self.mean.n_states - 1))
-        self.draws = [options.build(k, roots) for k in range(used)]
+        self.draws = [options.build(k, roots, like=self.mean) for k in range(used)]
         self._sweeps = LRU(SWEEP_SETS)
 
     def __contains__(self, state: State) -> bool:
@@ -122,6 +129,47 @@ class Solved:
     mean: Sweep
     draws: list[Sweep]
     draw_pair_parts: list[np.ndarray]  # per draw (pair, 4): the pair, then the swept policy
+
+
+def build_like(like: DecisionModel, inputs: ModelInputs, cache: dict) -> DecisionModel | None:
+    """``like``'s states, pairs and successors with the numbers of ``inputs`` (another draw of
+    the same options): what a line depends on (its template key) and which ways it can end do
+    not depend on the draw, so only rewards and probabilities are recomputed, skipping the
+    reachability search. None when a line's endings differ (a probability exactly zero in one
+    and not the other); the caller then builds the model from scratch."""
+    keys = like.__dict__.get("_pair_keys")
+    if keys is None:
+        keys = [None if like.regimens[r] == like.inputs.supportive_id
+                else template_key(like.inputs, like.states[s], like.regimens[r], cache)
+                for s, r in zip(like.pair_state, like.pair_regimen)]
+        object.__setattr__(like, "_pair_keys", keys)
+    n = like.n_pairs
+    reward, p_death, p_supportive = np.empty((n, like.reward.shape[1])), np.empty(n), np.empty(n)
+    succ_prob, succ_weight = np.empty(like.n_entries), np.empty(like.n_entries)
+    for p, key in enumerate(keys):
+        state = like.states[like.pair_state[p]]
+        regimen = like.regimens[like.pair_regimen[p]]
+        if key is None:
+            outcome = line_outcome(inputs, state, regimen, cache)  # supportive care: no moves
+            reward[p], p_death[p], p_supportive[p] = outcome.reward, outcome.p_death, 0.0
+            continue
+        template = cache.get(key)
+        if template is None:
+            template = cache[key] = line_template(inputs, state, regimen)
+        like_cache = like.__dict__.get("_line_cache", {})
+        same = like_cache.get(key) or line_template(like.inputs, state, regimen)
+        if list(template.moves) != list(same.moves):
+            return None
+        lo = like.succ_ptr[p]
+        reward[p], p_death[p], p_supportive[p] = (template.reward, template.p_death,
+                                                  template.p_supportive)
+        for j, (prob, weight) in enumerate(template.moves.values()):
+            succ_prob[lo + j], succ_weight[lo + j] = prob, weight
+    model = replace(like, inputs=inputs, reward=reward, p_death=p_death,
+                    p_supportive=p_supportive, succ_prob=succ_prob, succ_weight=succ_weight)
+    object.__setattr__(model, "_line_cache", cache)
+    object.__setattr__(model, "_index_cache", like._index)
+    return model
 
 
 def all_pair_parts(model: DecisionModel, parts: np.ndarray) -> np.ndarray:

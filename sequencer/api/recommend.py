@@ -141,6 +141,11 @@ class Recommender:
     def precomputed(self) -> int:
         return len(self._precomputed)
 
+    def answered(self, query: Query) -> bool:
+        """Whether ``recommend(query)`` is a lookup (precomputed or answered before)."""
+        key = answer_key(query)
+        return key in self._precomputed or self._answers.get(key) is not None
+
     def recommend(self, query: Query) -> dict:
         key = answer_key(query)
         answer = self._precomputed.get(key) or self._answers.get(key)

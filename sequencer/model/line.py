@@ -173,7 +173,7 @@ class LineComponents:
     progression_cost: float  # one-off cost at a progression that is tested (re-biopsy)
 
 
-def _template_key(inputs: ModelInputs, state: State, regimen: str, cache: dict) -> tuple:
+def template_key(inputs: ModelInputs, state: State, regimen: str, cache: dict) -> tuple:
     """What the line's outcome depends on; the classes already received are cached per
     (received, regimen) because many states share them."""
     exposure_key = (state.received, regimen)
@@ -188,7 +188,7 @@ def _template_key(inputs: ModelInputs, state: State, regimen: str, cache: dict) 
             state.contraindications & creates)
 
 
-def _template(inputs: ModelInputs, state: State, regimen: str) -> _Template:
+def line_template(inputs: ModelInputs, state: State, regimen: str) -> _Template:
     v, info, delta = inputs.values, inputs.info, inputs.monthly_discount
     entry = inputs.catalogue.regimens[regimen]
     base_hazard, p_ae = inputs.base_rates(regimen, state)
@@ -274,10 +274,10 @@ def line_outcome(inputs: ModelInputs, state: State, regimen: str,
                 _read_only(inputs.supportive_reward.copy()), 1.0, 0.0, {},
                 MappingProxyType({"death": 1.0}), 1.0 / hazard)
         return outcome
-    key = _template_key(inputs, state, regimen, cache)
+    key = template_key(inputs, state, regimen, cache)
     template = cache.get(key)
     if template is None:
-        template = cache[key] = _template(inputs, state, regimen)
+        template = cache[key] = line_template(inputs, state, regimen)
     successors: dict[State, list[float]] = {}
     for move, (prob, weight) in template.moves.items():
         successors[next_state(state, regimen, move)] = [prob, weight]
@@ -306,13 +306,13 @@ def line_components(inputs: ModelInputs, state: State, regimen: str,
         return LineComponents((death,), v["utility.supportive_care"],
                               v["cost.supportive_care_per_month"], 0.0, 0.0, 0.0, 0.0, 0.0)
     cache = {} if cache is None else cache
-    key = _template_key(inputs, state, regimen, cache)
+    key = template_key(inputs, state, regimen, cache)
     found = cache.get(("components", key))  # depends on nothing the template does not
     if found is not None:
         return found
     template = cache.get(key)
     if template is None:
-        template = cache[key] = _template(inputs, state, regimen)
+        template = cache[key] = line_template(inputs, state, regimen)
     entry = inputs.catalogue.regimens[regimen]
     _, p_ae = inputs.base_rates(regimen, state)
     tested = (state.resistance == "pending" and inputs.info.rebiopsy

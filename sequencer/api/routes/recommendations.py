@@ -143,13 +143,17 @@ def _recommender(request: Request, sources) -> Recommender:
 async def recommendations(body: RecommendationRequest, request: Request,
                           sources: SourcesDep) -> Response:
     """Answered from memory when the state was answered before (every state reachable from the
-    standard profiles is, from start-up); otherwise solved in a worker thread."""
+    standard profiles is, from start-up); otherwise solved in a worker thread, so the event loop
+    goes on serving other requests."""
     query = to_query(body, sources.evidence.catalogue)
     recommender = _recommender(request, sources)
     key = (answer_key(query), 3 if body.ecog >= 3 else max(body.ecog, 1))
     content = recommender.responses.get(key)
     if content is None:
-        content = await run_in_threadpool(_respond, body, query, recommender, sources)
+        if recommender.answered(query):  # serialising takes about 1 ms: no thread hand-off
+            content = _respond(body, query, recommender, sources)
+        else:
+            content = await run_in_threadpool(_respond, body, query, recommender, sources)
         recommender.responses.put(key, content)
     return Response(content, media_type="application/json")
 

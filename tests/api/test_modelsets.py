@@ -1,0 +1,77 @@
+"""Per-draw models built from the means model's structure (``build_like``) equal models built
+from scratch by reachability (``build_model``): the second method is the reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sequencer.api.modelsets import LRU, ModelSet, OptionSet, build_like
+from sequencer.model.build import build_model, cohort_roots
+from sequencer.model.states import InformationStrategy, State
+
+ARRAYS = ("line", "state_ptr", "pair_state", "pair_regimen", "reward", "p_death",
+          "p_supportive", "succ_ptr", "succ_state", "succ_prob", "succ_weight", "initial")
+
+
+def _option_set(sources, draws=3, **options):
+    rng = np.random.default_rng(11)
+    options = {"discount_rate": 0.035, "max_lines": 4, **options}
+    return OptionSet(sources.inputs(**options),
+                     [sources.inputs(draw=d, parameters=np.random.default_rng(rng.integers(9e9)),
+                                     **options) for d in (3, 17, 101)[:draws]])
+
+
+@pytest.mark.parametrize("options", [{}, {"include_investigational": True},
+                                     {"info": InformationStrategy(True, False, True)}])
+def test_models_built_like_the_means_equal_models_built_from_scratch(sources, options):
+    opts = _option_set(sources, **options)
+    for roots in (cohort_roots(opts.mean), {State(line=2, cps="1-9", received=frozenset(
+            {"trastuzumab_fp_platinum"}), resistance="assessed"): 1.0}):
+        like = build_model(opts.mean, roots, cache=opts.caches[0])
+        for k, inputs in enumerate(opts.draws):
+            shared = build_like(like, inputs, opts.caches[k + 1])
+            scratch = build_model(inputs, roots)  # no shared cache either
+            assert shared is not None
+            assert shared.states == scratch.states and shared.regimens == scratch.regimens
+            for name in ARRAYS:
+                np.testing.assert_array_equal(getattr(shared, name), getattr(scratch, name),
+                                              err_msg=name)
+            assert not np.array_equal(shared.reward, like.reward)  # the draw's own numbers
+
+
+def test_a_draw_whose_line_ends_differently_is_built_from_scratch(sources, monkeypatch):
+    """If a draw's template lists other endings (a probability exactly zero in one of them),
+    ``build_like`` declines and ``ModelSet`` falls back to reachability."""
+    from sequencer.api import modelsets
+
+    opts = _option_set(sources, draws=1)
+    roots = {State(line=1): 1.0}
+    real = modelsets.line_template
+    calls = {"n": 0}
+
+    def drop_an_ending(inputs, state, regimen):
+        template = real(inputs, state, regimen)
+        if inputs is opts.draws[0] and template.moves:
+            calls["n"] += 1
+            template.moves.pop(next(iter(template.moves)))
+        return template
+
+    monkeypatch.setattr(modelsets, "line_template", drop_an_ending)
+    like = build_model(opts.mean, roots)  # templates of the means come from its own cache
+    assert build_like(like, opts.draws[0], {}) is None and calls["n"] > 0
+    models = ModelSet(opts, roots)  # the draw is built by reachability instead
+    assert models.draws[0].n_entries < models.mean.n_entries  # with the fewer endings
+    again = build_model(opts.draws[0], roots, cache=opts.caches[1])  # same (altered) lines
+    for name in ARRAYS:
+        np.testing.assert_array_equal(getattr(models.draws[0], name), getattr(again, name))
+
+
+def test_the_lru_keeps_the_most_recently_used():
+    lru = LRU(2)
+    lru.put("a", 1)
+    lru.put("b", 2)
+    assert lru.get("a") == 1  # a is now the most recent
+    lru.put("c", 3)
+    assert lru.get("b") is None and lru.get("a") == 1 and lru.get("c") == 3 and len(lru) == 2
+    assert lru.get_or_make("d", lambda: 4) == 4 and lru.get("a") is None

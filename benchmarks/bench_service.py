@@ -309,7 +309,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer requests per scenario")
     parser.add_argument("--no-wrk", action="store_true", help="httpx only, even if wrk exists")
     parser.add_argument("--no-profile", action="store_true")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="uvicorn worker processes (SEQUENCER_WORKERS' default: 2)")
     args = parser.parse_args()
     scale = 0.25 if args.quick else 1.0
     use_wrk = shutil.which("wrk") is not None and not args.no_wrk

@@ -13,7 +13,8 @@ from sequencer.cli import _fail, app
 def serve(
     host: Annotated[str | None, typer.Option(help="bind address (default SEQUENCER_HOST or 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="port (default SEQUENCER_PORT or 8000)")] = None,
-    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+    workers: Annotated[int | None, typer.Option(
+        help="uvicorn worker processes (default SEQUENCER_WORKERS or 2)")] = None,
 ) -> None:
     """Start the service (settings from SEQUENCER_* environment variables)."""
     import uvicorn
@@ -28,5 +29,6 @@ def serve(
     except (ValidationError, StartupError) as exc:
         _fail(exc)
     uvicorn.run("sequencer.api.app:create_app", factory=True, host=host or settings.host,
-                port=port or settings.port, workers=workers, log_level="warning",
+                port=port or settings.port,
+                workers=workers or settings.workers, log_level="warning",
                 timeout_graceful_shutdown=30)

@@ -17,7 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from sequencer import __version__
 from sequencer.api.deps import require_api_key
-from sequencer.api.logging import LOGGER, RequestContext, configure_logging
+from sequencer.api.logging import LOGGER, RequestContext, configure_logging, flush_logs
 from sequencer.api.recommend import Recommender
 from sequencer.api.routes import catalogue, health, jobs, model, page, recommendations
 from sequencer.api.schemas import UNAUTHORIZED, validation_error_handler
@@ -81,6 +81,7 @@ def create_app(settings: Settings | None = None, sources=None) -> FastAPI:
         app.state.jobs.stop()  # a running job is cancelled and queued again (resumed at start)
         app.state.sources = None
         LOGGER.info("stopped")
+        flush_logs()
 
     app = FastAPI(
         title="sequencer", version=__version__, lifespan=lifespan,

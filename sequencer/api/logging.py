@@ -49,6 +49,14 @@ def configure_logging(level: int = logging.INFO) -> None:
     LOGGER.propagate = False
 
 
+def flush_logs() -> None:
+    """Write every queued record now: uvicorn's worker processes end without running atexit
+    handlers, which would lose the last lines (the shutdown's)."""
+    if _LISTENER is not None and _LISTENER._thread is not None:
+        _LISTENER.stop()  # drains the queue, then ends the writer thread
+        _LISTENER.start()  # in case the app is started again in this process (tests)
+
+
 class RequestContext:
     """ASGI middleware: a request id (from ``X-Request-ID`` if it is a plain token, else new),
     echoed in the response, a body-size limit (413 beyond ``max_body_bytes``) and one log line

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
                                                                         "SEQUENCER_RAY_ADDRESS"))
     job_workers: int | None = Field(None, ge=1, description="local Ray CPUs for jobs")
     jobs_dir: Path = Field(Path("sequencer-jobs"), description="run directories of jobs")
+    workers: int = Field(2, ge=1, le=64, description="uvicorn worker processes of `sequencer "
+                         "serve`; each holds its own copy of the model (about 0.6 GB)")
     precompute: bool = Field(True, description="answer every state reachable from the standard "
                              "profiles at start-up (about 10 s per worker)")
 

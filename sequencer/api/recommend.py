@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from itertools import combinations, product
 
 import numpy as np
 
@@ -20,7 +21,13 @@ from sequencer.api.schemas import citation_text
 from sequencer.model.build import cohort_roots
 from sequencer.model.line import line_components
 from sequencer.model.load import ModelSources
-from sequencer.model.states import InformationStrategy, State
+from sequencer.model.states import (
+    CONTRAINDICATIONS,
+    CPS_BANDS,
+    HER2_STATUSES,
+    InformationStrategy,
+    State,
+)
 from sequencer.solve.api import solve
 from sequencer.solve.explain import _sources, explain_state
 from sequencer.solve.objective import Budget, Objective
@@ -135,6 +142,11 @@ class Recommender:
                 for state in cohort.mean.states:
                     query = Query(state, objective, Budget(), *options)
                     self._precomputed[answer_key(query)] = self._compute(query)
+            # the lines of every first-line patient (any HER2 status, CPS band, MSI status and
+            # pre-existing contraindications) and of their later lines, at the means and per
+            # draw: kept in the option set's template caches, so solving a state outside the
+            # standard cohort on demand does not compute them (about 1 s, 3,500 states)
+            ModelSet(option_set, first_line_roots())
         return len(self._precomputed)
 
     @property
@@ -247,6 +259,16 @@ class Recommender:
                             "regimens": sorted(r for r in regimens
                                                if t.trial in catalogue.regimens[r].informed_by)})
         return out
+
+
+def first_line_roots() -> dict[State, float]:
+    """Every first-line state a request can express, equally weighted."""
+    contraindications = [frozenset(c) for n in range(len(CONTRAINDICATIONS) + 1)
+                         for c in combinations(CONTRAINDICATIONS, n)]
+    states = [State(line=1, her2=her2, cps=cps, msi_high=msi, contraindications=c)
+              for her2, cps, msi, c in product(HER2_STATUSES, CPS_BANDS, (False, True),
+                                               contraindications)]
+    return {state: 1.0 / len(states) for state in states}
 
 
 def answer_key(query: Query) -> tuple:

@@ -106,3 +106,19 @@ def test_large_models_use_fewer_interval_draws_and_say_so(settings, sources, mon
     assert r.status_code == 200, r.text
     assert r.json()["model"]["posterior_draws_for_intervals"] == 4
     assert any("use 4 of 6 posterior draws" in c for c in r.json()["caveats"])
+
+
+def test_precompute_keeps_the_lines_of_every_first_line_patient(precomputed, sources):
+    """States outside the standard (HER2-positive) cohort are solved on demand; their lines
+    were computed at start-up for every draw (the option set's template caches)."""
+    from sequencer.model.line import template_key
+
+    options = precomputed.option_set(DEFAULT_OPTIONS)
+    for state in (State(line=1, her2="low", cps="<1"),
+                  State(line=1, her2="negative", cps="1-9", msi_high=True,
+                        contraindications=frozenset({"ild", "cardiac"}))):
+        regimens = [r for r in options.mean.eligible(state) if r != options.mean.supportive_id]
+        assert regimens
+        for k, inputs in enumerate(options.draws):
+            cache = options.caches[k + 1]
+            assert all(template_key(inputs, state, r, cache) in cache for r in regimens)

@@ -268,6 +268,30 @@ def wrk_post_script(path: Path, bodies: list[dict], delay_ms: float | None = Non
     return path
 
 
+def wrk_on_demand_script(path: Path, offset: int) -> Path:
+    """A wrk Lua script of never-answered requests: the patient states of
+    ``on_demand_states`` in its seeded order, each asking for net monetary benefit at a
+    willingness to pay no earlier request used (``offset`` keeps them apart from the httpx
+    run's), so the service solves every one: a state not seen before is built and solved, a
+    seen one is solved again for the new objective."""
+    heads, seen = [], set()
+    for body in itertools.islice(on_demand_states(), 3 * 420):
+        state = json.dumps({k: v for k, v in body.items() if k != "objective"})
+        if state not in seen:
+            seen.add(state)
+            heads.append(json.dumps(state[:-1] + ', "objective": {"kind": "nmb", '
+                                    '"willingness_to_pay": '))
+    path.write_text(
+        "local heads = {\n" + ",\n".join("  " + h for h in heads) + "\n}\n"
+        f"local i = {offset}\n"
+        "local headers = {['Content-Type'] = 'application/json', "
+        f"['X-API-Key'] = '{KEY}'}}\n"
+        "request = function()\n  i = i + 1\n"
+        "  local body = heads[i % #heads + 1] .. string.format('%.2f}}', 20000 + 0.37 * i)\n"
+        "  return wrk.format('POST', '/v1/recommendations', headers, body)\nend\n")
+    return path
+
+
 def profile_on_demand(warm: int = 60, timed: int = 40, top: int = 14) -> str:
     """In this process: after ``warm`` on-demand states (as in a server that has seen some
     traffic: model inputs and line templates cached), the un-profiled time of ``timed`` new
@@ -364,6 +388,11 @@ def main() -> None:
                 rows.append(httpx_row("on-demand POST", server.base, "POST",
                                       "/v1/recommendations", bodies, c, 120))
                 print(f"  on-demand c={c} done", flush=True)
+            if use_wrk:  # the same kind of requests from a client that costs little CPU
+                script = wrk_on_demand_script(Path(tmp) / "on_demand.lua", 10_000_000)
+                for c in CONCURRENCY:
+                    rows.append(wrk_row("on-demand POST", f"{server.base}/v1/recommendations",
+                                        c, wrk_seconds, script))
             rss_after = server.rss_mib()
         finally:
             server.stop()

@@ -28,7 +28,7 @@ from sequencer.solve.backward import Sweep, sweep
 from sequencer.solve.objective import Objective
 
 TEMPLATE_CACHE_LIMIT = 200_000  # line templates per draw before the cache starts over
-SWEEP_SETS = 16  # objectives whose sweeps a model set keeps
+SWEEP_SETS = 4  # objectives whose sweeps a model set keeps (by default)
 DRAW_STATE_BUDGET = 300_000  # states built per model set, over the means and the draws
 MIN_DRAWS = 4
 
@@ -99,13 +99,14 @@ class ModelSet:
     build) uses the first ``max(MIN_DRAWS, DRAW_STATE_BUDGET // states - 1)`` draws only, so
     an answer takes seconds, not minutes; each estimate reports the number of draws."""
 
-    def __init__(self, options: OptionSet, roots: dict[State, float]) -> None:
+    def __init__(self, options: OptionSet, roots: dict[State, float],
+                 sweep_sets: int = SWEEP_SETS) -> None:
         self.options = options
         self.mean = options.build(None, roots)
         available = len(options.draws)
         used = min(available, max(MIN_DRAWS, DRAW_STATE_BUDGET // self.mean.n_states - 1))
         self.draws = [options.build(k, roots, like=self.mean) for k in range(used)]
-        self._sweeps = LRU(SWEEP_SETS)
+        self._sweeps = LRU(sweep_sets)
 
     def __contains__(self, state: State) -> bool:
         return state in self.mean._index

@@ -36,8 +36,8 @@ from sequencer.solve.policy import Policy
 PLAN_DEPTH = 3
 PLAN_MIN_PROBABILITY = 0.05
 SOLVER_TIME_LIMIT = 10.0  # seconds, for the LP/MILP of a two-budget request
-OPTION_SETS = 16  # option sets (inputs of the means and every draw) kept in memory
-PER_STATE_SETS = 512  # model sets of single patient states kept in memory
+OPTION_SETS = 6  # option sets kept in memory (about 10 MB each: inputs and line caches per draw)
+PER_STATE_SETS = 256  # model sets of single patient states kept in memory
 PER_STATE_MAX_STATES = 5_000  # larger single-state model sets are not kept
 DEFAULT_OPTIONS = (False, InformationStrategy(), 0.0)  # the request's default options
 STANDARD_OBJECTIVES = (Objective("qaly"), Objective("ly"), Objective("nmb"))
@@ -90,7 +90,7 @@ class Recommender:
     is solved on demand from its state, re-using the line templates of earlier requests."""
 
     def __init__(self, sources: ModelSources, draws: int = 20, seed: int = 2026,
-                 cache_size: int = 4096) -> None:
+                 cache_size: int = 2048) -> None:
         self.sources = sources
         rng = np.random.default_rng(seed)
         self.draw_index = rng.choice(sources.posterior.n_draws, size=draws, replace=False)
@@ -127,7 +127,9 @@ class Recommender:
         key = (query.state, query.options())
         found = self._per_state.get(key)
         if found is None:
-            found = ModelSet(self.option_set(query.options()), {query.state: 1.0})
+            # one objective's sweeps: a repeated request is an answer-cache hit anyway
+            found = ModelSet(self.option_set(query.options()), {query.state: 1.0},
+                             sweep_sets=1)
             if found.n_states <= PER_STATE_MAX_STATES:
                 self._per_state.put(key, found)
         return found

@@ -8,10 +8,12 @@ logged or stored.
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Literal
 
 from fastapi import APIRouter, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -153,9 +155,23 @@ async def recommendations(body: RecommendationRequest, request: Request,
         if recommender.answered(query):  # serialising takes about 1 ms: no thread hand-off
             content = _respond(body, query, recommender, sources)
         else:
-            content = await run_in_threadpool(_respond, body, query, recommender, sources)
+            content = await asyncio.get_running_loop().run_in_executor(
+                _solver(query), partial(_respond, body, query, recommender, sources))
         recommender.responses.put(key, content)
     return Response(content, media_type="application/json")
+
+
+# Solves run one at a time, in arrival order, on a thread of their own (they hold the GIL, so
+# more threads would only contend for it and starve some requests): one queue for ordinary
+# requests and one for the option sets whose models have ~70,000 states (investigational
+# regimens with ctDNA or re-biopsy, ~30 s each), so those never hold up the others.
+_SOLVERS = {"light": ThreadPoolExecutor(1, thread_name_prefix="sequencer-solve"),
+            "heavy": ThreadPoolExecutor(1, thread_name_prefix="sequencer-solve-large")}
+
+
+def _solver(query: Query) -> ThreadPoolExecutor:
+    heavy = query.include_investigational and query.info.tests_at_progression
+    return _SOLVERS["heavy" if heavy else "light"]
 
 
 def _respond(body: RecommendationRequest, query: Query, recommender: Recommender,

@@ -27,7 +27,7 @@ from sequencer.model.states import State
 from sequencer.solve.backward import Sweep, sweep
 from sequencer.solve.objective import Objective
 
-TEMPLATE_CACHE_LIMIT = 200_000  # line templates per draw before the cache starts over
+TEMPLATE_CACHE_LIMIT = 50_000  # line templates per draw before the cache starts over
 SWEEP_SETS = 4  # objectives whose sweeps a model set keeps (by default)
 DRAW_STATE_BUDGET = 300_000  # states built per model set, over the means and the draws
 MIN_DRAWS = 4

@@ -164,7 +164,7 @@ async def recommendations(body: RecommendationRequest, request: Request,
 # Solves run one at a time, in arrival order, on a thread of their own (they hold the GIL, so
 # more threads would only contend for it and starve some requests): one queue for ordinary
 # requests and one for the option sets whose models have ~70,000 states (investigational
-# regimens with ctDNA or re-biopsy, ~30 s each), so those never hold up the others.
+# regimens with ctDNA or re-biopsy, 10-30 s each), so those never hold up the others.
 _SOLVERS = {"light": ThreadPoolExecutor(1, thread_name_prefix="sequencer-solve"),
             "heavy": ThreadPoolExecutor(1, thread_name_prefix="sequencer-solve-large")}
 

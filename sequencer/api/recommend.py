@@ -102,7 +102,7 @@ class Recommender:
         self._answers = LRU(cache_size)
         self._medians: dict = {}
         self.responses = LRU(2 * cache_size)  # serialised HTTP answers (routes/recommendations)
-        self._lock = threading.RLock()  # one computation at a time (they hold the GIL anyway)
+        self._lock = threading.RLock()  # creating option sets; precomputing
 
     def option_set(self, options: tuple) -> OptionSet:
         """Inputs at the means and for every interval draw (cached per options)."""
@@ -164,11 +164,11 @@ class Recommender:
         key = answer_key(query)
         answer = self._precomputed.get(key) or self._answers.get(key)
         if answer is None:
-            with self._lock:
-                answer = self._answers.get(key)
-                if answer is None:
-                    answer = self._compute(query)
-                    self._answers.put(key, answer)
+            # no lock: the caches are thread-safe, and the service solves on one thread per
+            # kind of option set (routes/recommendations.py), so a 30 s solve of a large one
+            # does not hold up the others; two threads may at worst compute one answer twice
+            answer = self._compute(query)
+            self._answers.put(key, answer)
         return answer
 
     def _compute(self, query: Query) -> dict:

@@ -18,6 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 
+import numba
 import numpy as np
 
 from sequencer.model.build import DecisionModel, build_model
@@ -120,8 +121,7 @@ class ModelSet:
         def solve_all() -> Solved:
             weights = objective.weights()
             draws = [sweep(m, m.objective_reward(weights)) for m in self.draws]
-            return Solved(sweep(self.mean, self.mean.objective_reward(weights)), draws,
-                          [all_pair_parts(m, d.parts) for m, d in zip(self.draws, draws)])
+            return Solved(sweep(self.mean, self.mean.objective_reward(weights)), draws)
         return self._sweeps.get_or_make(objective, solve_all)
 
 
@@ -129,7 +129,6 @@ class ModelSet:
 class Solved:
     mean: Sweep
     draws: list[Sweep]
-    draw_pair_parts: list[np.ndarray]  # per draw (pair, 4): the pair, then the swept policy
 
 
 def build_like(like: DecisionModel, inputs: ModelInputs, cache: dict) -> DecisionModel | None:
@@ -173,11 +172,23 @@ def build_like(like: DecisionModel, inputs: ModelInputs, cache: dict) -> Decisio
     return model
 
 
-def all_pair_parts(model: DecisionModel, parts: np.ndarray) -> np.ndarray:
-    """Discounted LY, QALY, cost and toxicity of every pair followed by the swept policy
-    (``reward + sum over successors of weight x parts``, summed in entry order)."""
-    entry_pair = np.repeat(np.arange(model.n_pairs), np.diff(model.succ_ptr))
-    contrib = model.succ_weight[:, None] * parts[model.succ_state]
-    return model.reward + np.stack([np.bincount(entry_pair, weights=contrib[:, j],
-                                                minlength=model.n_pairs)
-                                    for j in range(parts.shape[1])], axis=1)
+def pair_parts(model: DecisionModel, parts: np.ndarray, s: int) -> np.ndarray:
+    """(pairs of state ``s``, 4): discounted LY, QALY, cost and toxicity of each of its pairs
+    followed by the swept policy (``reward + sum over successors of weight x parts``, the
+    successors summed in entry order)."""
+    lo, hi = model.state_ptr[s], model.state_ptr[s + 1]
+    return _pair_parts(lo, hi, model.succ_ptr, model.succ_state, model.succ_weight,
+                       model.reward, parts)
+
+
+@numba.njit(cache=True, nogil=True)
+def _pair_parts(lo, hi, succ_ptr, succ_state, succ_weight, reward,
+                parts):  # pragma: no cover - compiled
+    out = np.empty((hi - lo, parts.shape[1]))
+    for p in range(lo, hi):
+        for k in range(parts.shape[1]):
+            acc = 0.0
+            for e in range(succ_ptr[p], succ_ptr[p + 1]):
+                acc += succ_weight[e] * parts[succ_state[e], k]
+            out[p - lo, k] = reward[p, k] + acc
+    return out

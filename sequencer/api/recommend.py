@@ -16,7 +16,7 @@ from itertools import combinations, product
 
 import numpy as np
 
-from sequencer.api.modelsets import LRU, TEMPLATE_CACHE_LIMIT, ModelSet, OptionSet, Solved
+from sequencer.api.modelsets import LRU, ModelSet, OptionSet, Solved, pair_parts
 from sequencer.api.schemas import citation_text
 from sequencer.model.build import cohort_roots
 from sequencer.model.line import line_components
@@ -68,6 +68,8 @@ def her2_status(ihc: str, ish: str | None) -> str:
 
 def median_months(components) -> float:
     """Median of a mixture of exponentials (weights, rates): solves sum w e^{-r t} = 1/2."""
+    if len(components) == 1:
+        return float(np.log(2) / components[0].rate)
     w = np.array([c.weight for c in components])
     r = np.array([c.rate for c in components])
     w = w / w.sum()
@@ -100,7 +102,6 @@ class Recommender:
         self._cohorts: dict[tuple, ModelSet] = {}
         self._precomputed: dict[tuple, dict] = {}
         self._answers = LRU(cache_size)
-        self._medians: dict = {}
         self.responses = LRU(2 * cache_size)  # serialised HTTP answers (routes/recommendations)
         self._lock = threading.RLock()  # creating option sets; precomputing
 
@@ -217,12 +218,13 @@ class Recommender:
             "model_states": models.mean.n_states,
         }
 
-    def _median(self, line) -> float:
-        median = self._medians.get(line.components)
+    @staticmethod
+    def _median(line) -> float:
+        """The line's median months, kept on the (cached, shared) line object."""
+        median = line.__dict__.get("_median")
         if median is None:
-            if len(self._medians) > TEMPLATE_CACHE_LIMIT:
-                self._medians.clear()
-            median = self._medians[line.components] = median_months(line.components)
+            median = median_months(line.components)
+            object.__setattr__(line, "_median", median)
         return median
 
     def _draw_metrics(self, models: ModelSet, solved: Solved, state: State,
@@ -233,16 +235,17 @@ class Recommender:
         row = {r: i for i, r in enumerate(regimens)}
         for k, model in enumerate(models.draws):
             inputs, cache = models.options.draws[k], models.options.caches[k + 1]
-            parts = solved.draw_pair_parts[k]
-            for p in model.pairs(model.index(state)):
+            s = model.index(state)
+            parts = pair_parts(model, solved.draws[k].parts, s)
+            for j, p in enumerate(model.pairs(s)):
                 i = row.get(model.regimens[model.pair_regimen[p]])
                 if i is None:
                     continue
                 line = line_components(inputs, state, regimens[i], cache)
-                values[i, :, k] = (parts[p, 0], parts[p, 1], self._median(line), line.p_ae)
+                values[i, :, k] = (parts[j, 0], parts[j, 1], self._median(line), line.p_ae)
         counts = np.isfinite(values).sum(axis=2)
         if counts.min(initial=len(models.draws)) == len(models.draws):
-            lower, upper = np.quantile(values, [0.025, 0.975], axis=2)
+            lower, upper = linear_quantiles(values, (0.025, 0.975))
         else:  # a regimen not offered in some draw (np.nanquantile is slow, hence the branch)
             lower, upper = np.nanquantile(values, [0.025, 0.975], axis=2)
         return {r: [(lower[i, j], upper[i, j], int(counts[i, j])) for j in range(4)]
@@ -279,6 +282,20 @@ def answer_key(query: Query) -> tuple:
     if objective.kind != "nmb":
         objective = Objective(objective.kind)
     return (query.state, query.options(), objective, query.budget)
+
+
+def linear_quantiles(values: np.ndarray, qs: tuple[float, ...]) -> list[np.ndarray]:
+    """Quantiles along the last axis, interpolated linearly between order statistics (numpy's
+    default method, without its overhead on small arrays)."""
+    ordered = np.sort(values, axis=-1)
+    n = ordered.shape[-1]
+    out = []
+    for q in qs:
+        h = (n - 1) * q
+        lo = int(np.floor(h))
+        hi = min(lo + 1, n - 1)
+        out.append(ordered[..., lo] + (h - lo) * (ordered[..., hi] - ordered[..., lo]))
+    return out
 
 
 def _estimate(point: float, interval: tuple[float, float, int]) -> dict:

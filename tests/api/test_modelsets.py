@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sequencer.api.modelsets import LRU, ModelSet, OptionSet, build_like
+from sequencer.api.modelsets import LRU, ModelSet, OptionSet, build_like, pair_parts
 from sequencer.model.build import build_model, cohort_roots
 from sequencer.model.states import InformationStrategy, State
+from sequencer.solve.backward import sweep
+from sequencer.solve.objective import Objective
 
 ARRAYS = ("line", "state_ptr", "pair_state", "pair_regimen", "reward", "p_death",
           "p_supportive", "succ_ptr", "succ_state", "succ_prob", "succ_weight", "initial")
@@ -75,3 +77,23 @@ def test_the_lru_keeps_the_most_recently_used():
     lru.put("c", 3)
     assert lru.get("b") is None and lru.get("a") == 1 and lru.get("c") == 3 and len(lru) == 2
     assert lru.get_or_make("d", lambda: 4) == 4 and lru.get("a") is None
+
+
+def test_pair_parts_equal_a_policy_evaluation_with_that_pair_chosen(sources):
+    """``pair_parts`` (each pair of one state followed by the swept policy) against a second
+    method: the sweep's policy evaluation with the state's choice fixed to that pair."""
+    opts = _option_set(sources, draws=1)
+    model = build_model(opts.mean, cohort_roots(opts.mean))
+    weights = Objective("nmb", 25_000.0).weights()
+    swept = sweep(model, model.objective_reward(weights))
+    checked = 0
+    for s in (0, model.n_states // 3, model.n_states // 2):
+        parts = pair_parts(model, swept.parts, s)
+        assert parts.shape == (len(model.pairs(s)), 4)
+        for j, p in enumerate(model.pairs(s)):
+            fixed = swept.choice.copy()
+            fixed[s] = p
+            evaluated = sweep(model, model.objective_reward(weights), fixed=fixed)
+            np.testing.assert_allclose(parts[j], evaluated.parts[s], rtol=1e-12, atol=1e-12)
+            checked += 1
+    assert checked > 3

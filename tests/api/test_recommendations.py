@@ -8,9 +8,10 @@ import json
 import logging
 import typing
 
+import numpy as np
 import pytest
 
-from sequencer.api.recommend import her2_status, median_months
+from sequencer.api.recommend import her2_status, linear_quantiles, median_months
 from sequencer.api.routes.recommendations import Contraindication, Mechanism
 from sequencer.evidence.catalogue import CONTRAINDICATIONS, MECHANISMS
 from sequencer.model.states import State
@@ -34,12 +35,24 @@ def test_her2_consensus_rule(ihc, ish, status):
 
 
 def test_median_of_an_exponential_mixture():
-    """Closed form for one component (ln 2 / rate); two equal-weight components bracket it."""
+    """Closed form for one component (ln 2 / rate); for two, the survival at the bisected
+    median is one half (substituted back) and the median lies between the components'."""
     from sequencer.model.line import Component
 
     assert median_months([Component(1.0, 0.1, ())]) == pytest.approx(10 * 0.6931471805599453)
     two = median_months([Component(0.5, 0.1, ()), Component(0.5, 0.2, ())])
+    assert 0.5 * np.exp(-0.1 * two) + 0.5 * np.exp(-0.2 * two) == pytest.approx(0.5, abs=1e-12)
     assert 0.6931471805599453 / 0.2 < two < 0.6931471805599453 / 0.1
+
+
+@pytest.mark.parametrize("n", [4, 7, 20])
+def test_interval_quantiles_match_numpy(n):
+    """``linear_quantiles`` against ``np.quantile`` (its default, linear method)."""
+    values = np.random.default_rng(n).lognormal(size=(5, 4, n))
+    lower, upper = linear_quantiles(values, (0.025, 0.975))
+    expected = np.quantile(values, [0.025, 0.975], axis=2)
+    np.testing.assert_allclose(lower, expected[0], rtol=1e-13)
+    np.testing.assert_allclose(upper, expected[1], rtol=1e-13)
 
 
 def test_cps10_first_line_recommendation_matches_the_solver(client, sources):

@@ -25,13 +25,14 @@ from sequencer.model.build import DecisionModel, build_model
 from sequencer.model.inputs import ModelInputs
 from sequencer.model.line import line_outcome, line_template, template_key
 from sequencer.model.states import State
-from sequencer.solve.backward import Sweep, sweep
+from sequencer.solve.backward import Sweep, reachable_states, states_reward, sweep
 from sequencer.solve.objective import Objective
 
 TEMPLATE_CACHE_LIMIT = 50_000  # line templates per draw before the cache starts over
 SWEEP_SETS = 4  # objectives whose sweeps a model set keeps (by default)
 DRAW_STATE_BUDGET = 300_000  # states built per model set, over the means and the draws
 MIN_DRAWS = 4
+STATE_MEMO = 4_096  # states whose objective-free results a model set keeps
 
 
 class LRU:
@@ -108,6 +109,7 @@ class ModelSet:
         used = min(available, max(MIN_DRAWS, DRAW_STATE_BUDGET // self.mean.n_states - 1))
         self.draws = [options.build(k, roots, like=self.mean) for k in range(used)]
         self._sweeps = LRU(sweep_sets)
+        self.memo = LRU(STATE_MEMO)  # per-state results that do not depend on the objective
 
     def __contains__(self, state: State) -> bool:
         return state in self.mean._index
@@ -116,13 +118,35 @@ class ModelSet:
     def n_states(self) -> int:
         return self.mean.n_states
 
-    def solved(self, objective: Objective) -> Solved:
-        """Backward induction at the means and for every draw (cached per objective)."""
-        def solve_all() -> Solved:
-            weights = objective.weights()
-            draws = [sweep(m, m.objective_reward(weights)) for m in self.draws]
-            return Solved(sweep(self.mean, self.mean.objective_reward(weights)), draws)
-        return self._sweeps.get_or_make(objective, solve_all)
+    def solved(self, objective: Objective, within: State | None = None) -> Solved:
+        """Backward induction at the means and for every draw, kept per objective; with
+        ``within``, and the objective not solved before, only over the states reachable from
+        that state (a patient's own objective on a large shared model; not kept)."""
+        found = self._sweeps.get(objective)
+        if found is None:
+            found = self._solve(objective, within)
+            if within is None:
+                self._sweeps.put(objective, found)
+        return found
+
+    def _solve(self, objective: Objective, within: State | None) -> Solved:
+        weights = objective.weights()
+
+        def one(model: DecisionModel) -> Sweep:
+            if within is None:
+                return sweep(model, model.objective_reward(weights))
+            states = self._reachable(model, within)
+            return sweep(model, states_reward(model, weights, states), states=states)
+        return Solved(one(self.mean), [one(m) for m in self.draws])
+
+    def _reachable(self, model: DecisionModel, state: State) -> np.ndarray:
+        # draws built like the means share its successor arrays, hence one entry for them all
+        key = ("reachable", state, id(model.succ_state))
+        found = self.memo.get(key)
+        if found is None:
+            found = reachable_states(model, model.index(state))
+            self.memo.put(key, found)
+        return found
 
 
 @dataclass(frozen=True)

@@ -150,6 +150,9 @@ class Recommender:
             # draw: kept in the option set's template caches, so solving a state outside the
             # standard cohort on demand does not compute them (about 1 s, 3,500 states)
             ModelSet(option_set, first_line_roots())
+            # compile (or load from numba's cache) the sweep of a patient's own objective now,
+            # not in the first request that needs it
+            cohort.solved(Objective("nmb", 1.0), within=cohort.mean.states[0])
         return len(self._precomputed)
 
     @property
@@ -177,7 +180,11 @@ class Recommender:
         models = self.model_set(query, cohort=query.budget.empty)
         inputs, cache = models.options.mean, models.options.caches[0]
         model, root = models.mean, models.mean.index(state)
-        solved_all = models.solved(objective)
+        # the standard objectives' sweeps are kept; another objective (a willingness to pay of
+        # the patient's own) is swept over the states reachable from the patient's only
+        shared = models is self._cohorts.get(query.options())
+        solved_all = models.solved(objective, within=state if shared and objective
+                                   not in STANDARD_OBJECTIVES else None)
         solved = solved_all.mean
         if query.budget.empty:
             policy = Policy.from_sweep(model, objective, solved)
@@ -231,25 +238,43 @@ class Recommender:
                       regimens: list[str]) -> dict[str, tuple]:
         """Per regimen, the 2.5% and 97.5% quantiles over draws of LY, QALY, median months
         on the line and P(grade >= 3 AE), with the number of draws."""
+        where, lines = self._line_draws(models, state, regimens)
         values = np.full((len(regimens), 4, len(models.draws)), np.nan)
-        row = {r: i for i, r in enumerate(regimens)}
+        values[:, 2:] = lines
         for k, model in enumerate(models.draws):
-            inputs, cache = models.options.draws[k], models.options.caches[k + 1]
-            s = model.index(state)
-            parts = pair_parts(model, solved.draws[k].parts, s)
-            for j, p in enumerate(model.pairs(s)):
-                i = row.get(model.regimens[model.pair_regimen[p]])
-                if i is None:
-                    continue
-                line = line_components(inputs, state, regimens[i], cache)
-                values[i, :, k] = (parts[j, 0], parts[j, 1], self._median(line), line.p_ae)
+            parts = pair_parts(model, solved.draws[k].parts, model.index(state))
+            offered = where[k] >= 0
+            values[offered, :2, k] = parts[where[k, offered], :2]
         counts = np.isfinite(values).sum(axis=2)
         if counts.min(initial=len(models.draws)) == len(models.draws):
             lower, upper = linear_quantiles(values, (0.025, 0.975))
         else:  # a regimen not offered in some draw (np.nanquantile is slow, hence the branch)
             lower, upper = np.nanquantile(values, [0.025, 0.975], axis=2)
         return {r: [(lower[i, j], upper[i, j], int(counts[i, j])) for j in range(4)]
-                for r, i in row.items()}
+                for i, r in enumerate(regimens)}
+
+    def _line_draws(self, models: ModelSet, state: State,
+                    regimens: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """What does not depend on the objective, kept per state in the model set: per draw,
+        where each regimen's pair sits among the state's pairs (-1: not offered in that draw),
+        and per regimen and draw the median months on the line and P(grade >= 3 AE)."""
+        key = (state, tuple(regimens))
+        found = models.memo.get(key)
+        if found is None:
+            row = {r: i for i, r in enumerate(regimens)}
+            where = np.full((len(models.draws), len(regimens)), -1)
+            lines = np.full((len(regimens), 2, len(models.draws)), np.nan)
+            for k, model in enumerate(models.draws):
+                inputs, cache = models.options.draws[k], models.options.caches[k + 1]
+                for j, p in enumerate(model.pairs(model.index(state))):
+                    i = row.get(model.regimens[model.pair_regimen[p]])
+                    if i is not None:
+                        line = line_components(inputs, state, regimens[i], cache)
+                        where[k, i] = j
+                        lines[i, :, k] = self._median(line), line.p_ae
+            found = (where, lines)
+            models.memo.put(key, found)
+        return found
 
     def _trials(self, regimens: list[str]) -> list[dict]:
         catalogue = self.sources.evidence.catalogue

@@ -81,6 +81,49 @@ def _sweep_body(blocks, state_ptr, succ_ptr, succ_state, succ_weight, reward, fi
 
 
 _serial_kernel = numba.njit(cache=True, nogil=True)(_sweep_body)
+
+
+@numba.njit(cache=True, nogil=True)
+def _states_kernel(order, state_ptr, succ_ptr, succ_state, succ_weight, reward, fixed,
+                   reward_parts, value, q, choice, part):  # pragma: no cover - compiled
+    for s in order:  # descending: every successor (a later line, a higher index) comes first
+        _one_state(s, state_ptr, succ_ptr, succ_state, succ_weight, reward, fixed,
+                   reward_parts, value, q, choice, part)
+
+
+@numba.njit(cache=True, nogil=True)
+def _reachable(root, state_ptr, succ_ptr, succ_state, n_states):  # pragma: no cover - compiled
+    seen = np.zeros(n_states, dtype=np.bool_)
+    seen[root] = True
+    for s in range(root, n_states):  # successors have higher indices: one pass suffices
+        if seen[s]:
+            for e in range(succ_ptr[state_ptr[s]], succ_ptr[state_ptr[s + 1]]):
+                seen[succ_state[e]] = True
+    return np.flatnonzero(seen)[::-1].copy()
+
+
+@numba.njit(cache=True, nogil=True)
+def _states_reward(order, state_ptr, reward_parts, weights):  # pragma: no cover - compiled
+    out = np.full(reward_parts.shape[0], np.nan)
+    for s in order:
+        for p in range(state_ptr[s], state_ptr[s + 1]):
+            acc = 0.0
+            for k in range(weights.shape[0]):
+                acc += reward_parts[p, k] * weights[k]
+            out[p] = acc
+    return out
+
+
+def states_reward(model: DecisionModel, weights: np.ndarray, states: np.ndarray) -> np.ndarray:
+    """``model.objective_reward(weights)`` for the pairs of ``states`` only (NaN elsewhere)."""
+    return _states_reward(states, model.state_ptr, model.reward,
+                          np.asarray(weights, dtype=np.float64))
+
+
+def reachable_states(model: DecisionModel, root: int) -> np.ndarray:
+    """Indices of the states reachable from ``root`` (itself included), last line first: the
+    order in which ``sweep(..., states=)`` solves them."""
+    return _reachable(root, model.state_ptr, model.succ_ptr, model.succ_state, model.n_states)
 _parallel_kernel = numba.njit(cache=True, parallel=True)(_sweep_body)
 # Numba's fallback 'workqueue' threading layer must not run two parallel kernels at once (the
 # service solves from a thread pool), so parallel sweeps take turns; serial ones never wait.
@@ -107,34 +150,44 @@ def entry_pair(model: DecisionModel) -> np.ndarray:
     return np.repeat(np.arange(model.n_pairs), np.diff(model.succ_ptr))
 
 
+def _array(shape, fill, dtype=np.float64) -> np.ndarray:
+    return np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype)
+
+
 def sweep(
     model: DecisionModel,
     reward: np.ndarray,
     fixed: np.ndarray | None = None,
     parts: bool = True,
+    states: np.ndarray | None = None,
 ) -> Sweep:
     """Backward induction with per-pair ``reward``; ``fixed`` (state -> pair) evaluates a policy.
 
     ``reward`` is the objective per pair (``model.objective_reward(weights)``). Within a relative
     1e-12 of the best value the first pair (catalogue order) wins, so the policy does not flip on
     rounding noise. ``parts`` adds the discounted LY, QALY, cost and toxicity of the policy.
+    ``states`` (from ``reachable_states``) solves only those: the values, choices and parts of
+    other states are NaN or -1, their pairs' ``q`` undefined.
     """
     start = time.perf_counter()
     reward = np.ascontiguousarray(reward, dtype=np.float64)
     if reward.shape != (model.n_pairs,):
         raise ValueError(f"reward must have one value per pair ({model.n_pairs}), got {reward.shape}")
-    value = np.empty(model.n_states)
+    fill, unset = (None, None) if states is None else (np.nan, -1)  # states left unsolved
+    value = _array(model.n_states, fill)
     q = np.empty(model.n_pairs)
-    choice = np.empty(model.n_states, dtype=np.int64)
-    part = np.empty((model.n_states, model.reward.shape[1])) if parts else _NO_PARTS
+    choice = _array(model.n_states, unset, np.int64)
+    part = _array((model.n_states, model.reward.shape[1]), fill) if parts else _NO_PARTS
     fixed_arr = _NOT_FIXED if fixed is None else np.asarray(fixed, dtype=np.int64)
-    args = (_line_blocks(model), model.state_ptr, model.succ_ptr, model.succ_state,
+    args = (model.state_ptr, model.succ_ptr, model.succ_state,
             model.succ_weight, reward, fixed_arr, model.reward, value, q, choice, part)
-    if model.n_pairs >= PARALLEL_PAIRS:
+    if states is not None:
+        _states_kernel(np.asarray(states, dtype=np.int64), *args)
+    elif model.n_pairs >= PARALLEL_PAIRS:
         with _PARALLEL_LOCK:
-            _parallel_kernel(*args)
+            _parallel_kernel(_line_blocks(model), *args)
     else:
-        _serial_kernel(*args)
+        _serial_kernel(_line_blocks(model), *args)
     return Sweep(choice, value, part if parts else None, q, time.perf_counter() - start)
 
 

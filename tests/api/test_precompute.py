@@ -37,17 +37,22 @@ def test_every_state_reachable_from_the_standard_profiles_is_answered(precompute
     assert len(precomputed._answers) == 0  # all served from the precomputed answers
 
 
-@pytest.mark.parametrize("objective", [Objective("qaly"), Objective("nmb", 30_000.0)])
-def test_precomputed_answers_equal_answers_solved_from_the_state(precomputed, sources,
-                                                                  objective):
+@pytest.mark.parametrize("objective", [Objective("qaly"), Objective("nmb", 30_000.0),
+                                       Objective("nmb", 41_234.5)])
+def test_cohort_answers_equal_answers_solved_from_the_state(precomputed, sources, objective):
+    """Precomputed (the standard objectives), or, for a willingness to pay of the patient's
+    own, swept over the cohort's states reachable from the patient's only: both equal the
+    answer from the model built from the patient's state."""
     fresh = Recommender(sources, draws=DRAWS)  # same seeded draws, nothing precomputed
     cohort = precomputed._cohorts[DEFAULT_OPTIONS]
     states = cohort.mean.states[:: max(1, cohort.n_states // 25)]
     for state in states:
         query = Query(state, objective, Budget(), *DEFAULT_OPTIONS)
         assert state in cohort
+        assert precomputed.answered(query) is (objective in STANDARD_OBJECTIVES)
         assert fresh.model_set(query).n_states < cohort.n_states  # solved from the state
         a, b = precomputed.recommend(query), fresh.recommend(query)
+        assert a["model_states"] == cohort.n_states > b["model_states"]
         assert a["recommended"] == b["recommended"], state.label()
         assert [x["regimen"] for x in a["alternatives"]] == \
             [x["regimen"] for x in b["alternatives"]]
@@ -57,6 +62,7 @@ def test_precomputed_answers_equal_answers_solved_from_the_state(precomputed, so
                 for part in ("estimate", "lower", "upper"):
                     assert x[name][part] == pytest.approx(y[name][part], rel=1e-9, abs=1e-12)
                 assert x[name]["draws"] == y[name]["draws"] == DRAWS
+            assert x["objective_value"] == pytest.approx(y["objective_value"], rel=1e-9)
         assert a["plan"] == b["plan"]
 
 

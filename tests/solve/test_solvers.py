@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sequencer.solve.api import solve
-from sequencer.solve.backward import solve_backward, sweep
+from sequencer.solve.backward import reachable_states, solve_backward, states_reward, sweep
 from sequencer.solve.constrained import BudgetInfeasibleError, least_use, solve_lagrangian
 from sequencer.solve.lp import solve_lp
 from sequencer.solve.objective import Budget, Objective
@@ -222,6 +222,39 @@ def test_parallel_sweep_equals_serial_sweep_on_any_thread_count(tested_model, mo
             np.testing.assert_array_equal(parallel.parts, serial.parts)
     finally:
         numba.set_num_threads(before)
+
+
+def test_sweep_of_the_states_reachable_from_one_equals_the_full_sweep_there(standard_model):
+    """Reference: the full sweep, and a breadth-first search in Python for the reachable set.
+    Restricted to the states reachable from a root, the sweep gives the same policy, values
+    and parts on them (to rounding: its per-pair reward is summed in a loop, the reference's
+    by a matrix product) and leaves the others unsolved (NaN, -1)."""
+    m = standard_model
+    weights = Objective("nmb", 27_500.0).weights()
+    full = sweep(m, m.objective_reward(weights))
+    rng = np.random.default_rng(3)
+    for root in [0, *rng.choice(m.n_states, size=5, replace=False)]:
+        seen, queue = {int(root)}, [int(root)]
+        while queue:
+            s = queue.pop()
+            for p in m.pairs(s):
+                for t in m.succ_state[m.succ_ptr[p]:m.succ_ptr[p + 1]]:
+                    if int(t) not in seen:
+                        seen.add(int(t))
+                        queue.append(int(t))
+        states = reachable_states(m, int(root))
+        assert sorted(seen) == sorted(states.tolist()) and len(states) == len(seen)
+        reward = states_reward(m, weights, states)
+        pairs = np.concatenate([np.arange(m.state_ptr[s], m.state_ptr[s + 1]) for s in states])
+        np.testing.assert_allclose(reward[pairs], m.objective_reward(weights)[pairs],
+                                   rtol=1e-14)
+        part = sweep(m, reward, states=states)
+        np.testing.assert_array_equal(part.choice[states], full.choice[states])
+        np.testing.assert_allclose(part.value[states], full.value[states], rtol=1e-12)
+        np.testing.assert_allclose(part.parts[states], full.parts[states], rtol=1e-12)
+        others = np.setdiff1d(np.arange(m.n_states), states)
+        assert np.isnan(part.value[others]).all() and (part.choice[others] == -1).all()
+    assert len(reachable_states(m, 0)) < m.n_states  # a proper subset was exercised
 
 
 @pytest.mark.parametrize("seed", [4, 5])

@@ -125,8 +125,8 @@ def free_port() -> int:
 
 
 class Server:
-    """``uvicorn sequencer.api.app:create_app --factory`` in a subprocess, with the job
-    database and run directories in a temporary directory; request logs go to a file."""
+    """``sequencer serve`` (the README's command) in a subprocess, with the job database and
+    run directories in a temporary directory; the service's logs go to a file."""
 
     def __init__(self, workdir: Path, workers: int = 1) -> None:
         self.port = free_port()
@@ -136,9 +136,9 @@ class Server:
                "SEQUENCER_JOBS_DIR": str(workdir / "runs"), "PYTHONPATH": str(ROOT)}
         self.log = (workdir / "server.log").open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "sequencer.api.app:create_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
-             "--no-access-log", "--workers", str(workers)], cwd=workdir, env=env, stdout=self.log, stderr=self.log)
+            [sys.executable, "-m", "sequencer", "serve", "--host", "127.0.0.1", "--port",
+             str(self.port), "--workers", str(workers)],
+            cwd=workdir, env=env, stdout=self.log, stderr=self.log)
 
     def wait_ready(self, timeout: float = 180.0) -> float:
         start = time.perf_counter()

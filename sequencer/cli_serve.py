@@ -17,18 +17,19 @@ def serve(
         help="uvicorn worker processes (default SEQUENCER_WORKERS or 2)")] = None,
 ) -> None:
     """Start the service (settings from SEQUENCER_* environment variables)."""
-    import uvicorn
     from pydantic import ValidationError
 
     from sequencer.api.app import StartupError, load_model_files
     from sequencer.api.settings import Settings
+    from sequencer.api.workers import serve as serve_workers
 
     try:
         settings = Settings()
         load_model_files(settings)  # fail here, with the message, not inside uvicorn
     except (ValidationError, StartupError) as exc:
         _fail(exc)
-    uvicorn.run("sequencer.api.app:create_app", factory=True, host=host or settings.host,
-                port=port or settings.port,
-                workers=workers or settings.workers, log_level="warning",
-                timeout_graceful_shutdown=30)
+    code = serve_workers("sequencer.api.app:create_app", host or settings.host,
+                         port or settings.port, workers or settings.workers,
+                         log_level="warning", timeout_graceful_shutdown=30)
+    if code:
+        raise typer.Exit(code=code)

@@ -1,0 +1,122 @@
+"""``sequencer serve`` with several workers: each worker listens on its own socket, so
+connections opened together are spread over the workers (with uvicorn's shared socket one
+worker could take them all); a second server on the port is refused; SIGTERM stops the
+workers and the parent cleanly. Linux only (``SO_REUSEPORT`` and ``/proc``)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from sequencer.api.workers import reuse_port_available
+from tests.api.conftest import KEY
+
+pytestmark = pytest.mark.skipif(not reuse_port_available(), reason="needs Linux SO_REUSEPORT")
+WORKERS = 2
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _sockets(port: int, state: str) -> dict[int, str]:
+    """inode -> state of this machine's IPv4 TCP sockets whose local port is ``port``;
+    ``state`` is /proc/net/tcp's hex code (0A listening, 01 established)."""
+    found = {}
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].split(":")[1], 16) == port and fields[3] == state:
+            found[int(fields[9])] = state
+    return found
+
+
+def _owners(pids: list[int], inodes) -> Counter:
+    """How many of ``inodes`` each process holds."""
+    counts = Counter()
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:[") and int(target[8:-1]) in inodes:
+                counts[pid] += 1
+    return counts
+
+
+def _children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+@pytest.fixture
+def server(tmp_path):
+    port = _free_port()
+    env = {**os.environ, "SEQUENCER_API_KEYS": json.dumps([KEY]), "SEQUENCER_PRECOMPUTE": "false",
+           "SEQUENCER_DATABASE_URL": f"sqlite:///{tmp_path / 'jobs.sqlite3'}",
+           "SEQUENCER_JOBS_DIR": str(tmp_path / "runs"), "SEQUENCER_JOB_WORKERS": "1"}
+    log = (tmp_path / "serve.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "sequencer", "serve", "--port", str(port),
+                             "--workers", str(WORKERS)], env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 180
+    while len(_sockets(port, "0A")) < WORKERS:  # every worker listening: all started
+        assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+        assert time.monotonic() < deadline, "workers did not start"
+        time.sleep(0.2)
+    yield proc, port, env, tmp_path / "serve.log"
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    log.close()
+
+
+def test_connections_opened_together_reach_every_worker(server):
+    proc, port, _, _ = server
+    workers = _children(proc.pid)
+    inodes = _sockets(port, "0A")
+    assert len(inodes) == WORKERS  # uvicorn's --workers would show one, shared
+    assert sorted(_owners(workers, inodes).values()) == [1] * WORKERS  # one each
+    connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(32)]
+    try:
+        for c in connections:
+            c.request("GET", "/healthz")
+        for c in connections:
+            assert c.getresponse().status == 200
+        served = _owners(workers, _sockets(port, "01"))
+        # by the kernel's hash of the 32 client ports; all on one worker: p = 2 x 2^-32
+        assert len(served) == WORKERS and sum(served.values()) == 32, served
+    finally:
+        for c in connections:
+            c.close()
+
+
+def test_a_second_server_on_the_port_is_refused(server):
+    _, port, env, _ = server
+    second = subprocess.run([sys.executable, "-m", "sequencer", "serve", "--port", str(port),
+                             "--workers", str(WORKERS)], env=env, capture_output=True,
+                            text=True, timeout=120, check=False)
+    assert second.returncode == 1
+    assert f"cannot bind 127.0.0.1:{port}" in second.stderr
+
+
+def test_sigterm_stops_the_workers_and_the_parent(server):
+    proc, port, _, log = server
+    workers = _children(proc.pid)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=90) == 0, log.read_text()
+    for pid in workers:
+        assert not Path(f"/proc/{pid}").exists() or \
+            Path(f"/proc/{pid}/status").read_text().find("State:\tZ") >= 0
+    assert not _sockets(port, "0A")

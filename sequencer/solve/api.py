@@ -120,6 +120,7 @@ def solve(
         lagrangian = Policy.from_sweep(model, objective, sweep(model, reward, fixed=candidate),
                                        "optimal under budget")
     run_milp = milp if milp is not None else (model.n_pairs <= MILP_AUTO_PAIRS or candidate is None)
+    skipped = "not requested" if milp is False else "skipped: large model"
     try:
         if not run_milp:
             raise SolverError("MILP skipped for a large model")
@@ -131,8 +132,8 @@ def solve(
         milp = None  # no MILP solution (skipped or not in time): the Lagrangian policy stands
     if milp is None:
         policy = lagrangian
-        status = ("Lagrangian deterministic policy (MILP " + ("not solved in time)" if run_milp
-                                                              else "skipped: large model)"))
+        status = ("Lagrangian deterministic policy (MILP "
+                  + ("not solved in time" if run_milp else skipped) + ")")
     else:
         policy = _deterministic_policy(model, objective, milp.occupation, unconstrained.choice,
                                        "optimal under budget")

@@ -281,3 +281,18 @@ def test_milp_equals_enumeration_of_all_deterministic_policies(seed, milp_solver
     assert milp.status == "OPTIMAL"
     assert milp.value == pytest.approx(best, rel=1e-6)
     assert milp.budget_use["toxicity"] <= limit
+
+
+def test_budget_status_says_why_no_milp_ran(standard_model):
+    """The status names the reason the Lagrangian policy stands: the caller asked for no MILP,
+    or the model is above the automatic MILP size (patched down to force it)."""
+    from sequencer.solve import api
+
+    budget = Budget(toxicity=1.5)
+    asked = solve(standard_model, QALY, budget, milp=False)
+    assert asked.status == "Lagrangian deterministic policy (MILP not requested)"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(api, "MILP_AUTO_PAIRS", 0)
+        auto = solve(standard_model, QALY, budget)
+    assert auto.status == "Lagrangian deterministic policy (MILP skipped: large model)"
+    assert asked.value == auto.value  # the same Lagrangian policy either way

@@ -19,15 +19,17 @@ def serve(
     """Start the service (settings from SEQUENCER_* environment variables)."""
     from pydantic import ValidationError
 
-    from sequencer.api.app import StartupError, load_model_files
     from sequencer.api.settings import Settings
+    from sequencer.api.workers import check_model_files
     from sequencer.api.workers import serve as serve_workers
 
     try:
         settings = Settings()
-        load_model_files(settings)  # fail here, with the message, not inside uvicorn
-    except (ValidationError, StartupError) as exc:
+    except ValidationError as exc:
         _fail(exc)
+    error = check_model_files(settings)  # fail here, with the message, not inside uvicorn
+    if error:
+        _fail(error)
     code = serve_workers("sequencer.api.app:create_app", host or settings.host,
                          port or settings.port, workers or settings.workers,
                          log_level="warning", timeout_graceful_shutdown=30)

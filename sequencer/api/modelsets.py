@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 import numba
 import numpy as np
 
-from sequencer.model.build import DecisionModel, build_model
+from sequencer.model.build import Cut, DecisionModel, build_model
 from sequencer.model.inputs import ModelInputs
 from sequencer.model.line import line_outcome, line_template, template_key
 from sequencer.model.states import State
@@ -110,6 +110,26 @@ class ModelSet:
         self.draws = [options.build(k, roots, like=self.mean) for k in range(used)]
         self._sweeps = LRU(sweep_sets)
         self.memo = LRU(STATE_MEMO)  # per-state results that do not depend on the objective
+
+    @classmethod
+    def cut(cls, parent: ModelSet, state: State, sweep_sets: int = SWEEP_SETS) -> ModelSet:
+        """The model set of ``state`` alone, cut out of ``parent``'s arrays (a state of the
+        cohort's model): the same models as ``ModelSet(options, {state: 1.0})``, but built by
+        indexing, not by reachability."""
+        self = cls.__new__(cls)
+        self.options = parent.options
+        cuts: dict[int, Cut] = {}  # per structure: the draws built like the means share one
+
+        def one(model: DecisionModel) -> DecisionModel:
+            key = id(model.succ_state)
+            if key not in cuts:
+                cuts[key] = Cut.of(model, model.index(state), parent._reachable(model, state))
+            return cuts[key].apply(model)
+        self.mean = one(parent.mean)
+        self.draws = [one(m) for m in parent.draws]
+        self._sweeps = LRU(sweep_sets)
+        self.memo = parent.memo  # keyed by state: the same numbers in the cut and the parent
+        return self
 
     def __contains__(self, state: State) -> bool:
         return state in self.mean._index

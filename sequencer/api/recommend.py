@@ -121,16 +121,19 @@ class Recommender:
 
     def model_set(self, query: Query, cohort: bool = True) -> ModelSet:
         """The solved standard cohort when it contains the state (and ``cohort``), else the
-        models from the patient's state (kept for later requests when small)."""
-        found = self._cohorts.get(query.options()) if cohort else None
-        if found is not None and query.state in found:
-            return found
+        models from the patient's state: cut out of the cohort's when it contains the state,
+        built otherwise (kept for later requests when small)."""
+        shared = self._cohorts.get(query.options())
+        inside = shared is not None and query.state in shared
+        if inside and cohort:
+            return shared
         key = (query.state, query.options())
         found = self._per_state.get(key)
         if found is None:
             # one objective's sweeps: a repeated request is an answer-cache hit anyway
-            found = ModelSet(self.option_set(query.options()), {query.state: 1.0},
-                             sweep_sets=1)
+            found = (ModelSet.cut(shared, query.state, sweep_sets=1) if inside else
+                     ModelSet(self.option_set(query.options()), {query.state: 1.0},
+                              sweep_sets=1))
             if found.n_states <= PER_STATE_MAX_STATES:
                 self._per_state.put(key, found)
         return found

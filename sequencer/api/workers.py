@@ -46,6 +46,25 @@ def _socket(host: str, port: int, reuse_port: bool) -> socket.socket:
     return sock
 
 
+def _load(settings) -> str | None:  # pragma: no cover - child process
+    from sequencer.api.app import StartupError, load_model_files
+
+    try:
+        load_model_files(settings)
+    except StartupError as exc:
+        return str(exc)
+    return None
+
+
+def check_model_files(settings) -> str | None:
+    """The reason the service cannot load its model files, or None. Loaded in a process of
+    its own, so the supervisor does not keep a copy of the model (0.4 GB) while it runs."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_load, settings).result()
+
+
 def _worker(host: str, port: int, options: dict) -> None:  # pragma: no cover - child process
     sock = _socket(host, port, reuse_port=True)
     sock.listen(BACKLOG)

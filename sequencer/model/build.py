@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -151,3 +152,73 @@ def cohort_roots(inputs: ModelInputs) -> dict[State, float]:
         for state, prob in initial_distribution(profile, inputs.values, inputs.info).items():
             roots[state] = roots.get(state, 0.0) + profile.prevalence * prob
     return roots
+
+
+@dataclass(frozen=True)
+class Cut:
+    """Where the model of one state sits inside a larger model: its states (ascending, so in
+    line order), pairs and successor entries, with the arrays re-indexed to the smaller model.
+    Models that share the larger model's structure (its draws, see ``build_like``) share it."""
+
+    root: int  # in the smaller model
+    states: tuple[State, ...]
+    line: np.ndarray
+    pairs: np.ndarray  # indices into the larger model's pairs
+    entries: np.ndarray  # ... and successor entries
+    state_ptr: np.ndarray
+    succ_ptr: np.ndarray
+    pair_state: np.ndarray
+    succ_state: np.ndarray
+
+    @classmethod
+    def of(cls, model: DecisionModel, root: int, reachable: np.ndarray) -> Cut:
+        keep = np.sort(reachable)
+        new = np.full(model.n_states, -1, dtype=np.int64)
+        new[keep] = np.arange(len(keep))
+        pairs, state_ptr = _ranges(model.state_ptr, keep)
+        entries, succ_ptr = _ranges(model.succ_ptr, pairs)
+        return cls(int(new[root]), tuple(model.states[i] for i in keep), model.line[keep],
+                   pairs, entries, state_ptr, succ_ptr, new[model.pair_state[pairs]],
+                   new[model.succ_state[entries]])
+
+    def apply(self, model: DecisionModel) -> DecisionModel:
+        """The smaller model with ``model``'s numbers; the patient's state has probability 1."""
+        initial = np.zeros(len(self.states))
+        initial[self.root] = 1.0
+        cut = DecisionModel(
+            inputs=model.inputs, states=self.states, regimens=model.regimens, line=self.line,
+            state_ptr=self.state_ptr, pair_state=self.pair_state,
+            pair_regimen=model.pair_regimen[self.pairs], reward=model.reward[self.pairs],
+            p_death=model.p_death[self.pairs], p_supportive=model.p_supportive[self.pairs],
+            succ_ptr=self.succ_ptr, succ_state=self.succ_state,
+            succ_prob=model.succ_prob[self.entries], succ_weight=model.succ_weight[self.entries],
+            initial=initial, build_seconds=0.0)
+        for name, value in (("_line_cache", model.__dict__.get("_line_cache")),
+                            ("_index_cache", self.index), ("_line_blocks", self.blocks)):
+            if value is not None:
+                object.__setattr__(cut, name, value)
+        return cut
+
+    @cached_property
+    def index(self) -> dict[State, int]:
+        return {s: i for i, s in enumerate(self.states)}
+
+    @cached_property
+    def blocks(self) -> np.ndarray:
+        return line_blocks(self.line)
+
+
+def line_blocks(line: np.ndarray) -> np.ndarray:
+    """(line, 2) ranges of the states of each line, last line first (states in line order)."""
+    lines = np.unique(line)
+    bounds = np.searchsorted(line, lines, side="left").tolist() + [len(line)]
+    return np.array([(bounds[k], bounds[k + 1]) for k in range(len(lines) - 1, -1, -1)],
+                    dtype=np.int64).reshape(-1, 2)
+
+
+def _ranges(ptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The concatenated ranges ``ptr[r]:ptr[r + 1]`` of ``rows``, and their new CSR pointer."""
+    counts = ptr[rows + 1] - ptr[rows]
+    new_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    flat = np.arange(new_ptr[-1], dtype=np.int64) + np.repeat(ptr[rows] - new_ptr[:-1], counts)
+    return flat, new_ptr

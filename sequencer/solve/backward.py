@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from sequencer.model.build import DecisionModel
+from sequencer.model.build import DecisionModel, line_blocks
 
 _TIE = 1e-12  # relative tolerance within which the first pair (catalogue order) wins a tie
 _PARALLEL_BLOCK_WORK = 10_000  # a line with fewer pairs + entries is swept on one thread
@@ -137,10 +137,7 @@ def _line_blocks(model: DecisionModel) -> np.ndarray:
     """(line, 2) state ranges, last line first; cached on the model."""
     cached = model.__dict__.get("_line_blocks")
     if cached is None:
-        lines = np.unique(model.line)
-        bounds = np.searchsorted(model.line, lines, side="left").tolist() + [model.n_states]
-        cached = np.array([(bounds[k], bounds[k + 1]) for k in range(len(lines) - 1, -1, -1)],
-                          dtype=np.int64).reshape(-1, 2)
+        cached = line_blocks(model.line)
         object.__setattr__(model, "_line_blocks", cached)
     return cached
 

@@ -97,3 +97,44 @@ def test_pair_parts_equal_a_policy_evaluation_with_that_pair_chosen(sources):
             np.testing.assert_allclose(parts[j], evaluated.parts[s], rtol=1e-12, atol=1e-12)
             checked += 1
     assert checked > 3
+
+
+def _graph(model) -> dict:
+    """The model as a mapping from each state to its pairs (regimen, rewards, ends and
+    successors by state): independent of the numbering of the states within a line, which
+    ``build_model`` leaves to the order states were found in (sets order only partially)."""
+    graph = {}
+    for s, state in enumerate(model.states):
+        pairs = []
+        for p in model.pairs(s):
+            lo, hi = model.succ_ptr[p], model.succ_ptr[p + 1]
+            pairs.append((model.regimens[model.pair_regimen[p]], tuple(model.reward[p]),
+                          model.p_death[p], model.p_supportive[p],
+                          [(model.states[model.succ_state[e]], model.succ_prob[e],
+                            model.succ_weight[e]) for e in range(lo, hi)]))
+        graph[state] = (model.initial[s], pairs)
+    return graph
+
+
+def test_a_state_cut_out_of_the_cohort_equals_its_model_built_from_scratch(sources):
+    """``ModelSet.cut`` (indexing the cohort's arrays) against ``build_model`` from the state
+    (reachability), for the means and every draw: the same states, and for each the same
+    regimens in the same order with the same numbers and successors."""
+    opts = _option_set(sources)
+    cohort = ModelSet(opts, cohort_roots(opts.mean))
+    by_line = {}
+    for state in cohort.mean.states:
+        by_line.setdefault(state.line, []).append(state)
+    picks = [states[i] for states in by_line.values() for i in (0, len(states) // 2)]
+    assert len(by_line) == 4
+    for state in picks:
+        cut = ModelSet.cut(cohort, state)
+        assert cut.n_states < cohort.n_states
+        for k, model in enumerate([cut.mean, *cut.draws]):
+            inputs = opts.mean if k == 0 else opts.draws[k - 1]
+            scratch = build_model(inputs, {state: 1.0})
+            assert set(model.states) == set(scratch.states)
+            assert model.regimens == scratch.regimens
+            assert _graph(model) == _graph(scratch), f"{state.label()}, model {k}"
+            assert list(model.line) == sorted(model.line)  # line order, as the sweep needs
+            assert model.index(state) == int(np.argmax(model.initial))

@@ -66,6 +66,24 @@ def test_cohort_answers_equal_answers_solved_from_the_state(precomputed, sources
         assert a["plan"] == b["plan"]
 
 
+def test_budget_answers_from_the_cut_cohort_equal_answers_from_the_built_state(precomputed,
+                                                                              sources):
+    """A budget is solved on the patient's own model: cut out of the cohort's arrays when the
+    state is in it, built by reachability otherwise (the reference: no cohort in ``fresh``)."""
+    fresh = Recommender(sources, draws=DRAWS)
+    cohort = precomputed._cohorts[DEFAULT_OPTIONS]
+    for state in cohort.mean.states[:: max(1, cohort.n_states // 15)]:
+        query = Query(state, Objective("qaly"), Budget(toxicity=1.2), *DEFAULT_OPTIONS)
+        a, b = precomputed.recommend(query), fresh.recommend(query)
+        assert a["model_states"] == b["model_states"] < cohort.n_states
+        assert a["budget_status"] == b["budget_status"] is not None
+        assert a["recommended"] == b["recommended"] and a["plan"] == b["plan"]
+        for x, y in zip(a["alternatives"], b["alternatives"], strict=True):
+            assert x["regimen"] == y["regimen"]
+            assert x["qalys"]["estimate"] == pytest.approx(y["qalys"]["estimate"], rel=1e-12)
+            assert x["qalys"]["lower"] == pytest.approx(y["qalys"]["lower"], rel=1e-12)
+
+
 def test_the_service_precomputes_at_start_up_and_answers_the_same(settings, sources):
     body = {"her2_ihc": "3+", "pdl1_cps": 15, "current_line": 1, "ecog": 1}
     answers = []

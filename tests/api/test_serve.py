@@ -120,3 +120,13 @@ def test_sigterm_stops_the_workers_and_the_parent(server):
         assert not Path(f"/proc/{pid}").exists() or \
             Path(f"/proc/{pid}/status").read_text().find("State:\tZ") >= 0
     assert not _sockets(port, "0A")
+
+
+def test_missing_model_files_stop_the_start_with_what_to_do(tmp_path):
+    """Checked before any worker starts (in a process of its own), with the loader's message."""
+    env = {**os.environ, "SEQUENCER_PRIORS_DIR": str(tmp_path / "missing")}
+    result = subprocess.run([sys.executable, "-m", "sequencer", "serve", "--port",
+                             str(_free_port())], env=env, capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert result.returncode == 2
+    assert "cannot start" in result.stderr and "missing" in result.stderr

@@ -12,7 +12,8 @@ number is a lower bound on the server alone. Scenarios:
 - reachable POST: every state reachable from the standard profiles (answered at start-up);
 - on demand (wrk), every request solved: ``own WTP``, a reachable state with a willingness to
   pay no earlier request used (the issue's "custom objective"); ``own budget``, a reachable
-  state with a toxicity budget no earlier request used; ``other states``, patient states mostly
+  state with a toxicity budget no earlier request used; ``two budgets``, the same with a cost
+  budget too (a linear program and a MILP per request); ``other states``, patient states mostly
   outside the reachable set (built and solved from the state when first seen, then solved again
   for each new willingness to pay).
 
@@ -77,7 +78,7 @@ HISTORIES = [
 ]
 CONTRAINDICATIONS = [[], ["ild"], ["neuropathy", "cardiac"]]
 OBJECTIVES = ["qaly", "ly", "nmb"]
-ON_DEMAND = ("own WTP", "own budget", "other states")  # the wrk scenarios solved per request
+ON_DEMAND = ("own WTP", "own budget", "two budgets", "other states")  # the wrk scenarios solved per request
 
 
 def reachable_bodies() -> list[dict]:
@@ -248,7 +249,7 @@ def wrk_row(scenario: str, url: str, concurrency: int, seconds: int,
     if script is not None:
         cmd[1:1] = ["-s", str(script)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    pct = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.MULTILINE))
+    pct = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.MULTILINE))
     if set(pct) != {"50", "99"}:
         raise RuntimeError(f"unexpected wrk output for {scenario}, c={concurrency}:\n{out}")
     requests = int(re.search(r"(\d+) requests in", out).group(1))
@@ -302,9 +303,13 @@ def other_state_heads() -> list[str]:
 
 
 # the value request i appends to its head (Lua), unique for every i: a willingness to pay, or a
-# toxicity budget in [0.6, 2.5) expected grade >= 3 AE episodes (every one is feasible)
+# toxicity budget in [0.6, 2.5) expected grade >= 3 AE episodes (every one is feasible), or
+# that and a cost budget in [60,000, 150,000) GBP
 WTP_VALUE = "string.format('%.2f}}', 20000 + 0.37 * i)"
 BUDGET_VALUE = "string.format('%.9f}}', 0.6 + 1.9 * ((i * 0.6180339887498949) % 1))"
+TWO_BUDGETS_VALUE = ("string.format('%.9f, \"cost\": %.2f}}', "
+                     "0.8 + 1.7 * ((i * 0.6180339887498949) % 1), "
+                     "60000 + 90000 * ((i * 0.4142135623730951) % 1))")
 
 
 def wrk_unique_script(path: Path, heads: list[str], value: str, offset: int) -> Path:
@@ -427,6 +432,7 @@ def main() -> None:
             if use_wrk:  # the same kind of requests from a client that costs little CPU
                 scenarios = [("own WTP", own_wtp_heads(reachable), WTP_VALUE),
                              ("own budget", own_budget_heads(reachable), BUDGET_VALUE),
+                             ("two budgets", own_budget_heads(reachable), TWO_BUDGETS_VALUE),
                              ("other states", other_state_heads(), WTP_VALUE)]
                 run = 0
                 for name, heads, value in scenarios:

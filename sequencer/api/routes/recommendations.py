@@ -163,14 +163,17 @@ async def recommendations(body: RecommendationRequest, request: Request,
 
 # Solves run one at a time, in arrival order, on a thread of their own (they hold the GIL, so
 # more threads would only contend for it and starve some requests): one queue for ordinary
-# requests and one for the option sets whose models have ~70,000 states (investigational
-# regimens with ctDNA or re-biopsy, 10-30 s each), so those never hold up the others.
+# requests and one for the slow kinds, so those never hold up the others: the option sets whose
+# models have ~70,000 states (investigational regimens with ctDNA or re-biopsy, 10-30 s each)
+# and two budgets at once (a MILP per request: 5 ms typically, up to about 0.5 s from a
+# first-line state).
 _SOLVERS = {"light": ThreadPoolExecutor(1, thread_name_prefix="sequencer-solve"),
             "heavy": ThreadPoolExecutor(1, thread_name_prefix="sequencer-solve-large")}
 
 
 def _solver(query: Query) -> ThreadPoolExecutor:
-    heavy = query.include_investigational and query.info.tests_at_progression
+    heavy = (query.include_investigational and query.info.tests_at_progression
+             or len(query.budget.constraints()) > 1)
     return _SOLVERS["heavy" if heavy else "light"]
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from sequencer.model.build import DecisionModel
 from sequencer.solve.backward import solve_backward, sweep
 from sequencer.solve.constrained import BudgetInfeasibleError, least_use, solve_lagrangian
-from sequencer.solve.lp import SolverError, solve_lp
+from sequencer.solve.lp import MILP_GAP, SolverError, solve_lp
 from sequencer.solve.objective import Budget, Objective
 from sequencer.solve.policy import Policy
 
@@ -115,6 +115,17 @@ def solve(
         lp = solve_lp(model, reward, budget, solver=lp_solver, time_limit=time_limit)
         randomised, iterations = lp.value, lp.iterations
         how = f"occupation LP ({lp_solver}) + MILP"
+    if candidate is None:
+        # the LP's optimum bounds every deterministic policy's value from above: when the policy
+        # read from its flows is worth as much (within the MILP's gap) and meets the budgets, the
+        # LP did not need to randomise, and that policy is the MILP's optimum without a MILP
+        from_lp = _deterministic_policy(model, objective, lp.occupation, unconstrained.choice,
+                                        "optimal under budget")
+        if (from_lp.cohort_value >= randomised - MILP_GAP * max(1.0, abs(randomised))
+                and _within(model, from_lp, constraints)):
+            return _result(model, from_lp, constraints, "optimal (the LP solution is "
+                           "deterministic; no MILP needed)", iterations, start,
+                           f"{how.removesuffix(' + MILP')}", randomised, multiplier)
     lagrangian = None
     if candidate is not None:
         lagrangian = Policy.from_sweep(model, objective, sweep(model, reward, fixed=candidate),
@@ -141,12 +152,23 @@ def solve(
         if lagrangian is not None and lagrangian.cohort_value > policy.cohort_value:
             policy = lagrangian  # MILP stopped early at a worse incumbent
             status += "; Lagrangian deterministic policy is better"
-    use = {name: float(model.initial @ policy.parts[:, column]) for name, column, _ in constraints}
-    for name, column, limit in constraints:
-        if use[name] > limit * (1 + 1e-6) + 1e-9:
-            raise SolverError(f"the MILP policy uses {use[name]:.6g} {name} > budget {limit:g}")
-    return SolveResult(
-        policy, policy.cohort_value, status, iterations, time.perf_counter() - start,
-        f"{how} ({milp_solver})", use, randomised, multiplier,
-        randomised - policy.cohort_value,
-    )
+    if not _within(model, policy, constraints):
+        raise SolverError(f"the MILP policy exceeds a budget: {_use(model, policy, constraints)}")
+    return _result(model, policy, constraints, status, iterations, start, f"{how} ({milp_solver})",
+                   randomised, multiplier)
+
+
+def _use(model: DecisionModel, policy: Policy, constraints) -> dict[str, float]:
+    return {name: float(model.initial @ policy.parts[:, column]) for name, column, _ in constraints}
+
+
+def _within(model: DecisionModel, policy: Policy, constraints) -> bool:
+    use = _use(model, policy, constraints)
+    return all(use[name] <= limit * (1 + 1e-6) + 1e-9 for name, _, limit in constraints)
+
+
+def _result(model, policy, constraints, status, iterations, start, how, randomised,
+            multiplier) -> SolveResult:
+    return SolveResult(policy, policy.cohort_value, status, iterations,
+                       time.perf_counter() - start, how, _use(model, policy, constraints),
+                       randomised, multiplier, randomised - policy.cohort_value)

@@ -296,3 +296,38 @@ def test_budget_status_says_why_no_milp_ran(standard_model):
         auto = solve(standard_model, QALY, budget)
     assert auto.status == "Lagrangian deterministic policy (MILP skipped: large model)"
     assert asked.value == auto.value  # the same Lagrangian policy either way
+
+
+def test_two_budgets_equal_enumeration_with_or_without_the_milp():
+    """Reference: brute force over every deterministic policy of small random models, under a
+    toxicity and a cost budget. ``solve`` skips the MILP when the LP's solution is already
+    deterministic (loose or barely binding budgets) and runs it otherwise; both kinds occur
+    here, and both give the best policy within the budgets (bracketed by the MILP's 1e-5
+    budget margin and the check's 1e-6 tolerance)."""
+    import itertools
+
+    statuses = []
+    for seed in range(6):
+        model = random_layered_model(np.random.default_rng(100 + seed), 3, 3, 2, 2, 0.2)
+        objective = Objective("ly")
+        reward = model.objective_reward(objective.weights())
+        options = [list(model.pairs(s)) for s in range(model.n_states)]
+        outcomes = []
+        for choice in itertools.product(*options):
+            result = sweep(model, reward, fixed=np.array(choice))
+            outcomes.append((model.initial @ result.value, model.initial @ result.parts[:, 3],
+                             model.initial @ result.parts[:, 2]))
+        values, tox, cost = np.array(outcomes).T
+        for q in (0.3, 0.95):
+            tox_limit, cost_limit = float(np.quantile(tox, q)), float(np.quantile(cost, q))
+            strict = (tox <= tox_limit * (1 - 1e-5)) & (cost <= cost_limit * (1 - 1e-5))
+            lax = (tox <= tox_limit * (1 + 1e-6) + 1e-9) & (cost <= cost_limit * (1 + 1e-6) + 1e-9)
+            if not strict.any():
+                continue
+            got = solve(model, objective, Budget(toxicity=tox_limit, cost=cost_limit))
+            statuses.append(got.status)
+            assert values[strict].max() * (1 - 1e-6) <= got.value <= values[lax].max() * (1 + 1e-6)
+            assert got.budget_use["toxicity"] <= tox_limit * (1 + 1e-6) + 1e-9
+            assert got.budget_use["cost"] <= cost_limit * (1 + 1e-6) + 1e-9
+    assert any("no MILP needed" in s for s in statuses), statuses
+    assert any(s == "optimal" for s in statuses), statuses

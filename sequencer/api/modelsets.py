@@ -110,6 +110,7 @@ class ModelSet:
         self.draws = [options.build(k, roots, like=self.mean) for k in range(used)]
         self._sweeps = LRU(sweep_sets)
         self.memo = LRU(STATE_MEMO)  # per-state results that do not depend on the objective
+        self._reach = LRU(STATE_MEMO)
 
     @classmethod
     def cut(cls, parent: ModelSet, state: State, sweep_sets: int = SWEEP_SETS) -> ModelSet:
@@ -129,6 +130,7 @@ class ModelSet:
         self.draws = [one(m) for m in parent.draws]
         self._sweeps = LRU(sweep_sets)
         self.memo = parent.memo  # keyed by state: the same numbers in the cut and the parent
+        self._reach = LRU(STATE_MEMO)
         return self
 
     def __contains__(self, state: State) -> bool:
@@ -160,12 +162,13 @@ class ModelSet:
         return Solved(one(self.mean), [one(m) for m in self.draws])
 
     def _reachable(self, model: DecisionModel, state: State) -> np.ndarray:
-        # draws built like the means share its successor arrays, hence one entry for them all
-        key = ("reachable", state, id(model.succ_state))
-        found = self.memo.get(key)
+        # draws built like the means share its successor arrays, hence one entry for them all;
+        # kept per model set (not in the shared ``memo``), whose models keep those ids alive
+        key = (state, id(model.succ_state))
+        found = self._reach.get(key)
         if found is None:
             found = reachable_states(model, model.index(state))
-            self.memo.put(key, found)
+            self._reach.put(key, found)
         return found
 
 

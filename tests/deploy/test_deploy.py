@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from pydantic import AliasChoices, AliasPath
+from pydantic import AliasChoices
 
 from sequencer.api.settings import DEFAULT_PORT, Settings
 from sequencer.evidence.load import DEFAULT_PRIORS_DIR
@@ -73,34 +73,31 @@ def project_folders_used_by_the_package() -> dict[str, str]:
 
 
 @cache
-def setting_names() -> frozenset[str]:
-    """Every environment variable Settings reads (env_prefix + field name, or its aliases)."""
+def _field_names() -> dict[str, tuple[str, ...]]:
+    """Per Settings field, the environment variables it reads (env_prefix + field name, or its
+    aliases), upper-case, the one the deploy files should use first."""
     prefix = Settings.model_config.get("env_prefix", "")
-    names = set()
+    out = {}
     for name, field in Settings.model_fields.items():
         alias = field.validation_alias or field.alias
         if isinstance(alias, AliasChoices):
-            names.update(c for c in alias.choices if isinstance(c, str))
+            names = [c for c in alias.choices if isinstance(c, str)]
         elif isinstance(alias, str):
-            names.add(alias)
-        elif alias is None or isinstance(alias, AliasPath):
-            names.add(f"{prefix}{name}")
-    return frozenset(n.upper() for n in names)
+            names = [alias]
+        else:  # None or an AliasPath: the prefixed field name
+            names = [f"{prefix}{name}"]
+        out[name] = tuple(n.upper() for n in names)
+    return out
+
+
+def setting_names() -> frozenset[str]:
+    """Every environment variable Settings reads."""
+    return frozenset(n for names in _field_names().values() for n in names)
 
 
 def primary_names() -> set[str]:
     """One name per Settings field: the one the deploy files should use."""
-    prefix = Settings.model_config.get("env_prefix", "")
-    out = set()
-    for name, field in Settings.model_fields.items():
-        alias = field.validation_alias or field.alias
-        if isinstance(alias, AliasChoices):
-            out.add(str(alias.choices[0]).upper())
-        elif isinstance(alias, str):
-            out.add(alias.upper())
-        else:
-            out.add(f"{prefix}{name}".upper())
-    return out
+    return {names[0] for names in _field_names().values()}
 
 
 def validate_settings(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:

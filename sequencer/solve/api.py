@@ -116,6 +116,10 @@ def solve(
                            time.perf_counter() - start, f"occupation LP ({lp_solver})")
     _check_budget(model, budget)
     constraints = budget.constraints()
+    best = Policy.from_sweep(model, objective, unconstrained, "optimal under budget")
+    if _within(model, best, constraints):  # the unconstrained optimum meets the budgets
+        return _result(model, best, constraints, "optimal (budgets not binding)", 1, start,
+                       "backward induction", best.cohort_value, 0.0)
     multiplier = None
     candidate = None  # a feasible deterministic policy known before the MILP
     if len(constraints) == 1 and method == "auto":

@@ -28,7 +28,6 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 from ortools.linear_solver import linear_solver_pb2, pywraplp
 from ortools.linear_solver.python import model_builder as mb
 
@@ -64,14 +63,12 @@ class _Tree:
     """The LP of every node: one GLOP model whose variable upper bounds change per node."""
 
     def __init__(self, model: DecisionModel, reward: np.ndarray, constraints):
-        rows = [flow_matrix(model)] + [sp.csr_matrix(model.reward[:, column][None, :])
-                                       for _, column, _ in constraints]
         lower = np.concatenate([model.initial, np.full(len(constraints), -np.inf)])
         upper = np.concatenate([model.initial, [limit for _, _, limit in constraints]])
         built = mb.Model()
         built.helper.fill_model_from_sparse_data(
             np.zeros(model.n_pairs), np.full(model.n_pairs, np.inf), np.asarray(reward, float),
-            lower, upper, sp.vstack(rows).tocsr())
+            lower, upper, flow_matrix(model, constraints))
         built.helper.set_maximize(True)
         self.solver = pywraplp.Solver.CreateSolver("GLOP")
         # presolve would rebuild the problem at each node; without it GLOP re-solves from the

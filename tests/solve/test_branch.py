@@ -116,9 +116,16 @@ def test_solve_reports_the_route_taken():
     """Loose budgets: the root LP is already deterministic. Tight ones: the tree runs. With the
     node limit at one LP the MILP answers, and says so, with the same optimum."""
     model = random_layered_model(np.random.default_rng(7), 4, 8, 5, 3, 0.2)
+    reward = model.objective_reward(LY.weights())
     loose = solve(model, LY, Budget(toxicity=1e9, cost=1e9), milp_solver="branch")
-    assert loose.status == "optimal (the LP solution is deterministic; no branching needed)"
-    assert loose.price_of_determinism == pytest.approx(0.0, abs=1e-9)
+    assert loose.status == "optimal (budgets not binding)"
+    # budgets at the use of the policy maximising value - toxicity - cost: they bind, and that
+    # deterministic policy is the LP's optimum (Lagrangian sufficiency)
+    parts = sweep(model, reward - model.reward[:, 3] - model.reward[:, 2]).parts
+    at = solve(model, LY, Budget(toxicity=float(model.initial @ parts[:, 3]),
+                                 cost=float(model.initial @ parts[:, 2])), milp_solver="branch")
+    assert at.status == "optimal (the LP solution is deterministic; no branching needed)"
+    assert at.value < loose.value and at.price_of_determinism == pytest.approx(0, abs=1e-9)
     budget = Budget(toxicity=0.8 * loose.budget_use["toxicity"],
                     cost=0.9 * loose.budget_use["cost"])
     tight = solve(model, LY, budget, milp_solver="branch")
@@ -141,3 +148,34 @@ def test_an_unknown_solver_is_named():
     with pytest.raises(ValueError, match=r"milp_solver: 'cplex' is not one of \['highs', 'scip', "
                                          r"'branch'\]"):
         solve(model, LY, Budget(toxicity=1.0), milp_solver="cplex")
+
+
+def test_the_lp_matrix_equals_scipys_construction():
+    """Reference: the same rows assembled by scipy's COO route (which sums duplicates): the
+    flow rows ``own pairs - weighted inflow`` and one row per budget. One pair is given two
+    entries into the same state, so summing is exercised."""
+    import dataclasses
+
+    import scipy.sparse as sp
+
+    from sequencer.solve.backward import entry_pair
+    from sequencer.solve.lp import flow_matrix
+
+    model = random_layered_model(np.random.default_rng(11), 4, 6, 4, 3, 0.2)
+    p = int(np.flatnonzero(np.diff(model.succ_ptr) >= 2)[0])
+    e = model.succ_ptr[p]
+    succ_state = model.succ_state.copy()
+    succ_state[e + 1] = succ_state[e]
+    model = dataclasses.replace(model, succ_state=succ_state)
+    constraints = Budget(toxicity=1.0, cost=2.0).constraints()
+    n, m = model.n_pairs, model.n_states
+    own = sp.coo_matrix((np.ones(n), (model.pair_state, np.arange(n))), shape=(m, n))
+    inflow = sp.coo_matrix((model.succ_weight, (model.succ_state, entry_pair(model))),
+                           shape=(m, n))
+    budgets = [sp.csr_matrix(model.reward[:, c][None, :]) for _, c, _ in constraints]
+    expected = sp.vstack([(own - inflow).tocsr()] + budgets).toarray()
+    got = flow_matrix(model, constraints)
+    np.testing.assert_allclose(got.toarray(), expected, rtol=1e-15, atol=0)
+    assert got.has_canonical_format  # sorted, no duplicate columns within a row
+    merged = got[succ_state[e], p]
+    assert merged == pytest.approx(-(model.succ_weight[e] + model.succ_weight[e + 1]))

@@ -288,7 +288,8 @@ def test_budget_status_says_why_no_milp_ran(standard_model):
     or the model is above the automatic MILP size (patched down to force it)."""
     from sequencer.solve import api
 
-    budget = Budget(toxicity=1.5)
+    free = solve(standard_model, QALY, Budget(toxicity=1e9)).budget_use["toxicity"]
+    budget = Budget(toxicity=0.9 * free)  # binding
     asked = solve(standard_model, QALY, budget, milp=False)
     assert asked.status == "Lagrangian deterministic policy (MILP not requested)"
     with pytest.MonkeyPatch.context() as mp:
@@ -318,8 +319,12 @@ def test_two_budgets_equal_enumeration_with_or_without_the_milp():
             outcomes.append((model.initial @ result.value, model.initial @ result.parts[:, 3],
                              model.initial @ result.parts[:, 2]))
         values, tox, cost = np.array(outcomes).T
-        for q in (0.3, 0.95):
-            tox_limit, cost_limit = float(np.quantile(tox, q)), float(np.quantile(cost, q))
+        # the use of the policy that maximises value - tox - cost / 2: budgets at it bind, and
+        # the LP's optimum is that deterministic policy (Lagrangian sufficiency)
+        chosen = sweep(model, reward - model.reward[:, 3] - model.reward[:, 2] / 2).parts
+        at_lagrangian = (float(model.initial @ chosen[:, 3]), float(model.initial @ chosen[:, 2]))
+        quantiles = [(float(np.quantile(tox, q)), float(np.quantile(cost, q))) for q in (0.3, 1)]
+        for tox_limit, cost_limit in [*quantiles, at_lagrangian]:
             strict = (tox <= tox_limit * (1 - 1e-5)) & (cost <= cost_limit * (1 - 1e-5))
             lax = (tox <= tox_limit * (1 + 1e-6) + 1e-9) & (cost <= cost_limit * (1 + 1e-6) + 1e-9)
             if not strict.any():
@@ -331,3 +336,4 @@ def test_two_budgets_equal_enumeration_with_or_without_the_milp():
             assert got.budget_use["cost"] <= cost_limit * (1 + 1e-6) + 1e-9
     assert any("no MILP needed" in s for s in statuses), statuses
     assert any(s == "optimal" for s in statuses), statuses
+    assert any(s == "optimal (budgets not binding)" for s in statuses), statuses

@@ -112,26 +112,12 @@ class ModelSet:
         self.memo = LRU(STATE_MEMO)  # per-state results that do not depend on the objective
         self._reach = LRU(STATE_MEMO)
 
-    @classmethod
-    def cut(cls, parent: ModelSet, state: State, sweep_sets: int = SWEEP_SETS) -> ModelSet:
-        """The model set of ``state`` alone, cut out of ``parent``'s arrays (a state of the
-        cohort's model): the same models as ``ModelSet(options, {state: 1.0})``, but built by
-        indexing, not by reachability."""
-        self = cls.__new__(cls)
-        self.options = parent.options
-        cuts: dict[int, Cut] = {}  # per structure: the draws built like the means share one
-
-        def one(model: DecisionModel) -> DecisionModel:
-            key = id(model.succ_state)
-            if key not in cuts:
-                cuts[key] = Cut.of(model, model.index(state), parent._reachable(model, state))
-            return cuts[key].apply(model)
-        self.mean = one(parent.mean)
-        self.draws = [one(m) for m in parent.draws]
-        self._sweeps = LRU(sweep_sets)
-        self.memo = parent.memo  # keyed by state: the same numbers in the cut and the parent
-        self._reach = LRU(STATE_MEMO)
-        return self
+    def own_model(self, state: State) -> DecisionModel:
+        """The means' model from ``state`` alone (a budget is per patient, from their state),
+        cut out of this set's: no draws, whose values come from this set's sweeps. Kept in
+        ``_reach``, with the index sets whose arrays it is cut from."""
+        return self._reach.get_or_make(("own model", state), lambda: Cut.of(
+            self.mean, self.mean.index(state), self._reachable(self.mean, state)).apply(self.mean))
 
     def __contains__(self, state: State) -> bool:
         return state in self.mean._index

@@ -119,21 +119,17 @@ class Recommender:
         with self._lock:
             return self._option_sets.get_or_make(options, make)
 
-    def model_set(self, query: Query, cohort: bool = True) -> ModelSet:
-        """The solved standard cohort when it contains the state (and ``cohort``), else the
-        models from the patient's state: cut out of the cohort's when it contains the state,
-        built otherwise (kept for later requests when small)."""
+    def model_set(self, query: Query) -> ModelSet:
+        """The solved standard cohort when it contains the state, else the models built from
+        the patient's state (kept for later requests when small)."""
         shared = self._cohorts.get(query.options())
-        inside = shared is not None and query.state in shared
-        if inside and cohort:
+        if shared is not None and query.state in shared:
             return shared
         key = (query.state, query.options())
         found = self._per_state.get(key)
         if found is None:
             # one objective's sweeps: a repeated request is an answer-cache hit anyway
-            found = (ModelSet.cut(shared, query.state, sweep_sets=1) if inside else
-                     ModelSet(self.option_set(query.options()), {query.state: 1.0},
-                              sweep_sets=1))
+            found = ModelSet(self.option_set(query.options()), {query.state: 1.0}, sweep_sets=1)
             if found.n_states <= PER_STATE_MAX_STATES:
                 self._per_state.put(key, found)
         return found
@@ -180,7 +176,7 @@ class Recommender:
 
     def _compute(self, query: Query) -> dict:
         state, objective = query.state, query.objective
-        models = self.model_set(query, cohort=query.budget.empty)
+        models = self.model_set(query)
         inputs, cache = models.options.mean, models.options.caches[0]
         model, root = models.mean, models.mean.index(state)
         # the standard objectives' sweeps are kept; another objective (a willingness to pay of
@@ -189,20 +185,26 @@ class Recommender:
         solved_all = models.solved(objective, within=state if shared and objective
                                    not in STANDARD_OBJECTIVES else None)
         solved = solved_all.mean
+        own, own_root = model, root  # the model the policy is solved on
         if query.budget.empty:
             policy = Policy.from_sweep(model, objective, solved)
             budget_status = None
         else:
+            # solved on the patient's own model; the alternatives' values and intervals below
+            # (the unconstrained plan after this line) come from the shared sweeps
+            if shared:
+                own = models.own_model(state)
+                own_root = own.index(state)
             # the best deterministic policy by branch and bound over the states' choices (the
             # MILP's optimum, ten times faster); one budget on a large model (investigational
             # options) keeps the Lagrangian policy, with its distance to the optimum reported.
             # On the 790 reachable states, one toxicity budget each, the Lagrangian policy fell
             # short of the optimum in 18, by up to 13% of the objective
-            result = solve(model, objective, query.budget, milp_solver="branch",
+            result = solve(own, objective, query.budget, milp_solver="branch",
                            time_limit=SOLVER_TIME_LIMIT)
             policy, budget_status = result.policy, result.status
         rows = [r for r in explain_state(inputs, state, objective, model, solved) if r.eligible]
-        recommended = policy.regimen(root)
+        recommended = policy.regimen(own_root)
         draws = self._draw_metrics(models, solved_all, state, [r.regimen for r in rows])
         alternatives = []
         for r in rows:
@@ -224,11 +226,11 @@ class Recommender:
         return {
             "recommended": recommended,
             "alternatives": alternatives,
-            "plan": _plan(policy, root, PLAN_DEPTH),
+            "plan": _plan(policy, own_root, PLAN_DEPTH),
             "budget_status": budget_status,
             "trials": self._trials([a["regimen"] for a in alternatives]),
             "interval_draws": len(models.draws),
-            "model_states": models.mean.n_states,
+            "model_states": own.n_states,
         }
 
     @staticmethod

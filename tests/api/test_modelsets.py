@@ -117,9 +117,9 @@ def _graph(model) -> dict:
 
 
 def test_a_state_cut_out_of_the_cohort_equals_its_model_built_from_scratch(sources):
-    """``ModelSet.cut`` (indexing the cohort's arrays) against ``build_model`` from the state
-    (reachability), for the means and every draw: the same states, and for each the same
-    regimens in the same order with the same numbers and successors."""
+    """``ModelSet.own_model`` (a ``Cut`` indexing the cohort's arrays, what a budget is solved
+    on) against ``build_model`` from the state (reachability): the same states, and for each
+    the same regimens in the same order with the same numbers and successors."""
     opts = _option_set(sources)
     cohort = ModelSet(opts, cohort_roots(opts.mean))
     by_line = {}
@@ -128,13 +128,12 @@ def test_a_state_cut_out_of_the_cohort_equals_its_model_built_from_scratch(sourc
     picks = [states[i] for states in by_line.values() for i in (0, len(states) // 2)]
     assert len(by_line) == 4
     for state in picks:
-        cut = ModelSet.cut(cohort, state)
-        assert cut.n_states < cohort.n_states
-        for k, model in enumerate([cut.mean, *cut.draws]):
-            inputs = opts.mean if k == 0 else opts.draws[k - 1]
-            scratch = build_model(inputs, {state: 1.0})
-            assert set(model.states) == set(scratch.states)
-            assert model.regimens == scratch.regimens
-            assert _graph(model) == _graph(scratch), f"{state.label()}, model {k}"
-            assert list(model.line) == sorted(model.line)  # line order, as the sweep needs
-            assert model.index(state) == int(np.argmax(model.initial))
+        model = cohort.own_model(state)
+        assert model is cohort.own_model(state)  # kept
+        assert model.n_states < cohort.n_states
+        scratch = build_model(opts.mean, {state: 1.0})
+        assert set(model.states) == set(scratch.states)
+        assert model.regimens == scratch.regimens
+        assert _graph(model) == _graph(scratch), state.label()
+        assert list(model.line) == sorted(model.line)  # line order, as the sweep needs
+        assert model.index(state) == int(np.argmax(model.initial))

@@ -69,12 +69,17 @@ def test_cohort_answers_equal_answers_solved_from_the_state(precomputed, sources
 def test_budget_answers_from_the_cut_cohort_equal_answers_from_the_built_state(precomputed,
                                                                               sources):
     """A budget is solved on the patient's own model: cut out of the cohort's arrays when the
-    state is in it, built by reachability otherwise (the reference: no cohort in ``fresh``)."""
+    state is in it (the alternatives' values and intervals then come from the cohort's
+    sweeps), built by reachability otherwise (the reference: no cohort in ``fresh``). Binding
+    budgets (the search runs) and loose ones both occur."""
     fresh = Recommender(sources, draws=DRAWS)
     cohort = precomputed._cohorts[DEFAULT_OPTIONS]
-    for state in cohort.mean.states[:: max(1, cohort.n_states // 15)]:
-        query = Query(state, Objective("qaly"), Budget(toxicity=1.2), *DEFAULT_OPTIONS)
+    statuses = set()
+    for k, state in enumerate(cohort.mean.states[:: max(1, cohort.n_states // 15)]):
+        budget = Budget(toxicity=1.2) if k % 2 else Budget(toxicity=0.9, cost=70_000)
+        query = Query(state, Objective("qaly"), budget, *DEFAULT_OPTIONS)
         a, b = precomputed.recommend(query), fresh.recommend(query)
+        statuses.add(a["budget_status"])
         assert a["model_states"] == b["model_states"] < cohort.n_states
         assert a["budget_status"] == b["budget_status"] is not None
         assert a["recommended"] == b["recommended"] and a["plan"] == b["plan"]
@@ -82,6 +87,7 @@ def test_budget_answers_from_the_cut_cohort_equal_answers_from_the_built_state(p
             assert x["regimen"] == y["regimen"]
             assert x["qalys"]["estimate"] == pytest.approx(y["qalys"]["estimate"], rel=1e-12)
             assert x["qalys"]["lower"] == pytest.approx(y["qalys"]["lower"], rel=1e-12)
+    assert {"optimal", "optimal (budgets not binding)"} <= statuses, statuses
 
 
 def test_the_service_precomputes_at_start_up_and_answers_the_same(settings, sources):

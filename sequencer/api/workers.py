@@ -12,12 +12,14 @@ of their addresses.
 The parent process supervises: it checks the port is free, starts the workers (``spawn``),
 restarts one that dies after it started serving, stops everything when one cannot start (a bad
 model file fails the same way every time), and passes SIGTERM or SIGINT on to the workers, which
-finish their requests and jobs (uvicorn's graceful shutdown) before the parent exits.
+finish their requests and jobs (uvicorn's graceful shutdown) before the parent exits. A worker
+whose supervisor dies (even by SIGKILL) gets SIGTERM from the kernel and stops the same way.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import socket
 import sys
@@ -65,7 +67,20 @@ def check_model_files(settings) -> str | None:
         return pool.submit(_load, settings).result()
 
 
-def _worker(host: str, port: int, options: dict) -> None:  # pragma: no cover - child process
+def _follow_parent() -> None:  # pragma: no cover - child process
+    """Ask Linux for SIGTERM (uvicorn's graceful shutdown) when the supervisor dies, however
+    it dies: a supervisor killed with SIGKILL would otherwise leave its workers serving."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+
+
+def _worker(host: str, port: int, options: dict, parent: int) -> None:  # pragma: no cover
+    _follow_parent()
+    if os.getppid() != parent:  # the supervisor died before the request above
+        return
     sock = _socket(host, port, reuse_port=True)
     sock.listen(BACKLOG)
     server = uvicorn.Server(uvicorn.Config(**options))
@@ -92,7 +107,8 @@ def serve(app: str, host: str, port: int, workers: int, **options) -> int:
         signal.signal(sig, lambda *_: stop.set())
 
     def start() -> multiprocessing.Process:
-        process = context.Process(target=_worker, args=(host, port, options), daemon=False)
+        process = context.Process(target=_worker, args=(host, port, options, os.getpid()),
+                                  daemon=False)
         process.start()
         return process
 

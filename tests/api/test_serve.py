@@ -56,6 +56,15 @@ def _owners(pids: list[int], inodes) -> Counter:
     return counts
 
 
+def _running(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie (an orphan's exit status waits for an init
+    that reaps it, which a container's first process may not be)."""
+    try:
+        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+
+
 def _children(pid: int) -> list[int]:
     return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
@@ -77,8 +86,8 @@ def server(tmp_path):
         time.sleep(0.2)
     yield proc, port, env, tmp_path / "serve.log"
     if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+        proc.terminate()
+        proc.wait(timeout=90)
     log.close()
 
 
@@ -119,9 +128,7 @@ def test_sigterm_stops_the_workers_and_the_parent(server):
     assert len(workers) == WORKERS
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=90) == 0, log.read_text()
-    for pid in workers:
-        assert not Path(f"/proc/{pid}").exists() or \
-            Path(f"/proc/{pid}/status").read_text().find("State:\tZ") >= 0
+    assert not any(_running(pid) for pid in workers)
     assert not _sockets(port, "0A")
 
 
@@ -133,3 +140,18 @@ def test_missing_model_files_stop_the_start_with_what_to_do(tmp_path):
                             timeout=120, check=False)
     assert result.returncode == 2
     assert "cannot start" in result.stderr and "missing" in result.stderr
+
+
+def test_workers_stop_when_the_supervisor_is_killed(server):
+    """SIGKILL gives the supervisor no chance to pass anything on; the kernel sends each
+    worker SIGTERM (PR_SET_PDEATHSIG), so none is left serving the port."""
+    proc, port, _, _ = server
+    workers = list(_owners(_children(proc.pid), _sockets(port, "0A")))
+    assert len(workers) == WORKERS
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 60
+    while any(_running(pid) for pid in workers):
+        assert time.monotonic() < deadline, "workers still running after their parent died"
+        time.sleep(0.2)
+    assert not _sockets(port, "0A")

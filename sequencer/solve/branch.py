@@ -13,8 +13,10 @@ on the decision itself, as with special ordered sets (Beale and Tomlin 1970) in 
   child per pair of that state (together they hold every deterministic policy of the node);
 * at every split node the LP's policy is rounded (each combination of the split states' pairs
   with flow), which usually finds the optimum long before it is proved;
-* open nodes are taken best bound first; a node is dropped when its LP bound is within ``gap``
-  (relative) of the best policy found.
+* open nodes are taken best bound first; a node is dropped when its bound is within ``gap``
+  (relative) of the best policy found. Before its LP, a node is bounded by one backward
+  induction with its parent's budget multipliers (Lagrangian relaxation; Fisher 1981), which
+  drops about a third of the nodes without an LP.
 
 So the result is the optimum to the same relative gap as the MILP (``MILP_GAP``), and every
 policy it reports is evaluated exactly (a fixed-choice sweep), its budget use included.
@@ -78,6 +80,7 @@ class _Tree:
         if error:
             raise SolverError(f"GLOP could not load the budget LP: {error}")
         self.variables = self.solver.variables()
+        self.n_states = model.n_states
         self.zeroed: set[int] = set()
 
     def solve(self, zeroed: set[int]) -> float | None:
@@ -94,11 +97,32 @@ class _Tree:
             raise SolverError(f"GLOP returned status {status} on a budget LP")
         return self.solver.Objective().Value()
 
-    def flows(self) -> np.ndarray:
-        """The flows of the last LP solved (read in one piece: per variable is 7x slower)."""
+    def solution(self) -> tuple[np.ndarray, np.ndarray]:
+        """The flows of the last LP solved and its budget rows' multipliers (>= 0), read in one
+        piece (per variable is 7x slower)."""
         response = linear_solver_pb2.MPSolutionResponse()
         self.solver.FillSolutionResponseProto(response)
-        return np.maximum(np.array(response.variable_value), 0.0)
+        duals = np.abs(np.array(response.dual_value)[self.n_states:])
+        return np.maximum(np.array(response.variable_value), 0.0), duals
+
+
+class _Lagrangian:
+    """An upper bound on a node without its LP: for any multipliers ``mu >= 0`` of the budget
+    rows, ``max over the node's policies of R - mu . (C - B)`` (one backward induction) bounds
+    every policy of the node within the budgets (weak duality). With the parent's LP
+    multipliers it is often below the incumbent, and the child's LP is never solved."""
+
+    def __init__(self, model: DecisionModel, reward: np.ndarray, constraints):
+        self.model, self.reward = model, reward
+        self.costs = model.reward[:, [column for _, column, _ in constraints]]
+        self.limits = np.array([limit for _, _, limit in constraints])
+
+    def bound(self, mu: np.ndarray, zeroed: set[int]) -> float:
+        adjusted = self.reward - self.costs @ mu
+        if zeroed:
+            adjusted[np.fromiter(zeroed, np.int64, len(zeroed))] = -np.inf
+        result = sweep(self.model, adjusted, parts=False)
+        return float(self.model.initial @ result.value + mu @ self.limits)
 
 
 class _Incumbent:
@@ -159,17 +183,22 @@ def branch_and_bound(model: DecisionModel, reward: np.ndarray, constraints,
     ptr = model.state_ptr
     # best first: the open node with the highest parent bound (ties: the child with the most
     # flow in its parent); fewer LPs than depth first on the slowest models (114 against 198)
-    stack: list[tuple[float, int, tuple]] = [(-np.inf, 0, ())]  # (-parent bound, order, fixings)
-    order = 0
-    nodes, bound, root_deterministic = 0, None, False
+    stack: list[tuple[float, int, tuple, np.ndarray | None]] = [(-np.inf, 0, (), None)]
+    order = 0  # entries: (-parent bound, order, fixings, parent's budget multipliers)
+    lagrangian = _Lagrangian(model, reward, constraints)
+    nodes, pruned, bound, root_deterministic = 0, 0, None, False
     while stack:
         if nodes >= max_nodes:
             raise NodeLimitError(f"branch and bound did not close within {max_nodes} LPs",
                                  float(bound))
-        parent, _, fixings = heapq.heappop(stack)
-        if -parent <= best.value + gap * max(1.0, abs(best.value)) and fixings:
+        parent, _, fixings, mu = heapq.heappop(stack)
+        enough = best.value + gap * max(1.0, abs(best.value))
+        if -parent <= enough and fixings:
             break  # the best open node cannot beat the incumbent: neither can any other
         zeroed = {p for s, keep in fixings for p in range(ptr[s], ptr[s + 1]) if p != keep}
+        if mu is not None and lagrangian.bound(mu, zeroed) <= enough:
+            pruned += 1
+            continue
         value = tree.solve(zeroed)
         nodes += 1
         if value is None:
@@ -181,7 +210,7 @@ def branch_and_bound(model: DecisionModel, reward: np.ndarray, constraints,
             bound = value
         if value <= best.value + gap * max(1.0, abs(best.value)):
             continue  # nothing in this node beats the incumbent by more than the gap
-        flows = tree.flows()
+        flows, duals = tree.solution()
         choice, split, options, total = _rounded(model, flows, fallback)
         if not len(split):
             root_deterministic |= not fixings
@@ -201,7 +230,7 @@ def branch_and_bound(model: DecisionModel, reward: np.ndarray, constraints,
         children = sorted(range(ptr[state], ptr[state + 1]), key=lambda p: flows[p])
         for p in reversed(children):  # most flow first
             order += 1
-            heapq.heappush(stack, (-value, order, fixings + ((state, p),)))
+            heapq.heappush(stack, (-value, order, fixings + ((state, p),), duals))
     if best.choice is None:
         raise SolverError(f"no deterministic policy meets the budgets "
                           f"{[(n, limit) for n, _, limit in constraints]} (a randomised one does)")

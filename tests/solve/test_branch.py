@@ -179,3 +179,30 @@ def test_the_lp_matrix_equals_scipys_construction():
     assert got.has_canonical_format  # sorted, no duplicate columns within a row
     merged = got[succ_state[e], p]
     assert merged == pytest.approx(-(model.succ_weight[e] + model.succ_weight[e + 1]))
+
+
+def test_the_lagrangian_bound_is_weak_duality_and_tight_at_the_lp_multipliers():
+    """Reference: the node LP (GLOP). For any multipliers >= 0 the one-sweep bound is at least
+    the LP's value (weak duality), with or without pairs held at zero; at the LP's own budget
+    multipliers it equals the LP's value (strong duality of the occupation LP)."""
+    model = random_layered_model(np.random.default_rng(21), 4, 8, 5, 3, 0.2)
+    reward = model.objective_reward(LY.weights())
+    loose = solve(model, LY, Budget(toxicity=1e9, cost=1e9))
+    constraints = Budget(toxicity=0.8 * loose.budget_use["toxicity"],
+                         cost=0.9 * loose.budget_use["cost"]).constraints()
+    tree = branch._Tree(model, reward, constraints)
+    lagrangian = branch._Lagrangian(model, reward, constraints)
+    root = tree.solve(set())
+    _, mu = tree.solution()
+    assert (mu > 0).any()  # a budget binds
+    assert lagrangian.bound(mu, set()) == pytest.approx(root, rel=1e-7)
+    rng = np.random.default_rng(0)
+    state = int(np.flatnonzero(np.diff(model.state_ptr) > 1)[0])
+    for keep in model.pairs(state):
+        zeroed = {p for p in model.pairs(state) if p != keep}
+        value = tree.solve(zeroed)
+        if value is None:
+            continue
+        for trial in rng.exponential(mu.mean() + 1.0, size=(5, len(mu))):
+            assert lagrangian.bound(trial, zeroed) >= value - 1e-9 * abs(value)
+        assert lagrangian.bound(mu, zeroed) >= value - 1e-9 * abs(value)

@@ -163,17 +163,16 @@ async def recommendations(body: RecommendationRequest, request: Request,
 
 # Solves run one at a time, in arrival order, on a thread of their own (they hold the GIL, so
 # more threads would only contend for it and starve some requests): one queue for ordinary
-# requests and one for the slow kinds, so those never hold up the others: the option sets whose
-# models have ~70,000 states (investigational regimens with ctDNA or re-biopsy, 10-30 s each)
-# and two budgets at once (a MILP per request: 5 ms typically, up to about 0.5 s from a
-# first-line state).
+# requests and one for the slow kind, so it never holds up the others: the option sets whose
+# models have ~70,000 states (investigational regimens with ctDNA or re-biopsy, 10-30 s each).
+# Budgets are ordinary: the branch and bound takes 2 ms typically, about 0.1 s at most from a
+# first-line state.
 _SOLVERS = {"light": ThreadPoolExecutor(1, thread_name_prefix="sequencer-solve"),
             "heavy": ThreadPoolExecutor(1, thread_name_prefix="sequencer-solve-large")}
 
 
 def _solver(query: Query) -> ThreadPoolExecutor:
-    heavy = (query.include_investigational and query.info.tests_at_progression
-             or len(query.budget.constraints()) > 1)
+    heavy = query.include_investigational and query.info.tests_at_progression
     return _SOLVERS["heavy" if heavy else "light"]
 
 

@@ -71,7 +71,7 @@ def solve(
     budget_preset: Annotated[str | None, typer.Option(help="a preset of policies/budgets.yaml")] = None,
     method: Annotated[MethodChoice, typer.Option(help="backward induction or the occupation LP")] = MethodChoice.auto,
     lp_solver: Annotated[str, typer.Option(help="glop, pdlp or highs")] = "glop",
-    milp_solver: Annotated[str, typer.Option(help="highs or scip")] = "highs",
+    milp_solver: Annotated[str, typer.Option(help="highs, scip, or branch (branch and bound over the states' choices; the same optimum, faster)")] = "highs",
     strategy: Annotated[str | None, typer.Option(help="comma list of named strategies to evaluate too")] = None,
     tree: Annotated[bool, typer.Option("--tree", help="print the policy tree of each profile")] = False,
     depth: Annotated[int, typer.Option(help="tree depth (lines)")] = 3,

@@ -196,8 +196,8 @@ def _branch(model, reward, budget, fallback, candidate, time_limit):
         found = solve_lp(model, reward, budget, solver="highs", deterministic=True,
                          time_limit=time_limit)
         choice = _deterministic_policy_choice(model, found.occupation, fallback)
-        tree = branch.BranchResult(choice, found.value, stopped.bound, branch.MAX_NODES, False,
-                                   found.wall_time)
+        tree = branch.BranchResult(choice, found.value, stopped.bound, branch.MAX_NODES, 0,
+                                   False, found.wall_time)
         return tree, ("optimal (MILP, HiGHS: the tree search did not close within "
                       f"{branch.MAX_NODES} LPs)" if found.status == "OPTIMAL"
                       else f"MILP {found.status.lower()}")

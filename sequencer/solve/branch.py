@@ -57,6 +57,7 @@ class BranchResult:
     value: float  # its objective (cohort, exact)
     bound: float  # the root LP: the optimum over randomised policies
     nodes: int  # LPs solved
+    bounded: int  # nodes dropped on their Lagrangian bound, without an LP
     root_deterministic: bool  # the root LP's own policy was deterministic
     wall_time: float
 
@@ -186,7 +187,7 @@ def branch_and_bound(model: DecisionModel, reward: np.ndarray, constraints,
     stack: list[tuple[float, int, tuple, np.ndarray | None]] = [(-np.inf, 0, (), None)]
     order = 0  # entries: (-parent bound, order, fixings, parent's budget multipliers)
     lagrangian = _Lagrangian(model, reward, constraints)
-    nodes, pruned, bound, root_deterministic = 0, 0, None, False
+    nodes, bounded, bound, root_deterministic = 0, 0, None, False
     while stack:
         if nodes >= max_nodes:
             raise NodeLimitError(f"branch and bound did not close within {max_nodes} LPs",
@@ -197,7 +198,7 @@ def branch_and_bound(model: DecisionModel, reward: np.ndarray, constraints,
             break  # the best open node cannot beat the incumbent: neither can any other
         zeroed = {p for s, keep in fixings for p in range(ptr[s], ptr[s + 1]) if p != keep}
         if mu is not None and lagrangian.bound(mu, zeroed) <= enough:
-            pruned += 1
+            bounded += 1
             continue
         value = tree.solve(zeroed)
         nodes += 1
@@ -208,7 +209,7 @@ def branch_and_bound(model: DecisionModel, reward: np.ndarray, constraints,
             continue
         if bound is None:
             bound = value
-        if value <= best.value + gap * max(1.0, abs(best.value)):
+        if value <= enough:
             continue  # nothing in this node beats the incumbent by more than the gap
         flows, duals = tree.solution()
         choice, split, options, total = _rounded(model, flows, fallback)
@@ -234,5 +235,5 @@ def branch_and_bound(model: DecisionModel, reward: np.ndarray, constraints,
     if best.choice is None:
         raise SolverError(f"no deterministic policy meets the budgets "
                           f"{[(n, limit) for n, _, limit in constraints]} (a randomised one does)")
-    return BranchResult(best.choice, best.value, float(bound), nodes, root_deterministic,
-                        time.perf_counter() - start)
+    return BranchResult(best.choice, best.value, float(bound), nodes, bounded,
+                        root_deterministic, time.perf_counter() - start)

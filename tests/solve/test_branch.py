@@ -39,7 +39,7 @@ def test_equals_enumeration_with_one_and_two_budgets():
     """The best policy within the budgets, to the 1e-6 gap, for budgets from loose to tight;
     the reported budget use is the policy's own. Branching happens in most of these cases (the
     count is checked, so the test cannot pass on root solutions alone)."""
-    branched = enumerated = 0
+    branched = enumerated = bounded = 0
     for seed in range(12):
         model = random_layered_model(np.random.default_rng(200 + seed), 3, 4, 3, 2, 0.2)
         if not 2**6 <= np.prod([len(model.pairs(s)) for s in range(model.n_states)]) <= 20000:
@@ -65,7 +65,9 @@ def test_equals_enumeration_with_one_and_two_budgets():
                 assert model.initial @ result.parts[:, 2] <= lim_c * (1 + TOLERANCE) + 1e-9
                 assert found.bound >= found.value - 1e-12  # the LP bounds every policy
                 branched += found.nodes > 1
+                bounded += found.bounded
     assert enumerated >= 6 and branched >= 10, (enumerated, branched)
+    assert bounded > 0  # some nodes were dropped on their Lagrangian bound alone
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -68,3 +68,19 @@ def random_layered_model(rng: np.random.Generator, layers: int, width: int, acti
         succ_prob=np.array(succ_prob), succ_weight=np.array(succ_weight), initial=initial,
         build_seconds=0.0,
     )
+
+
+def enumerate_policies(model: DecisionModel, reward: np.ndarray) -> np.ndarray:
+    """(value, toxicity, cost) x policy of every deterministic policy (one pair per state), each
+    evaluated by the fixed-choice sweep: the brute-force reference for the budget solvers."""
+    import itertools
+
+    from sequencer.solve.backward import sweep
+
+    options = [list(model.pairs(s)) for s in range(model.n_states)]
+    out = []
+    for choice in itertools.product(*options):
+        result = sweep(model, reward, fixed=np.array(choice))
+        out.append((model.initial @ result.value, model.initial @ result.parts[:, 3],
+                    model.initial @ result.parts[:, 2]))
+    return np.array(out).T

@@ -7,8 +7,6 @@ on models too large to enumerate.
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pytest
 
@@ -18,21 +16,10 @@ from sequencer.solve.api import solve
 from sequencer.solve.backward import sweep
 from sequencer.solve.lp import SolverError, solve_lp
 from sequencer.solve.objective import Budget, Objective
-from tests.solve.conftest import random_layered_model
+from tests.solve.conftest import enumerate_policies, random_layered_model
 
 LY = Objective("ly")
 TOLERANCE = 1e-6  # the search's relative gap and budget tolerance, as the MILP's check
-
-
-def _enumerate(model, reward):
-    """(value, toxicity, cost) of every deterministic policy."""
-    options = [list(model.pairs(s)) for s in range(model.n_states)]
-    out = []
-    for choice in itertools.product(*options):
-        result = sweep(model, reward, fixed=np.array(choice))
-        out.append((model.initial @ result.value, model.initial @ result.parts[:, 3],
-                    model.initial @ result.parts[:, 2]))
-    return np.array(out).T
 
 
 def test_equals_enumeration_with_one_and_two_budgets():
@@ -46,7 +33,7 @@ def test_equals_enumeration_with_one_and_two_budgets():
             continue  # too few policies to be a test, or too many to enumerate quickly
         enumerated += 1
         reward = model.objective_reward(LY.weights())
-        values, tox, cost = _enumerate(model, reward)
+        values, tox, cost = enumerate_policies(model, reward)
         fallback = sweep(model, reward).choice
         for q in (0.15, 0.4, 0.8):
             for budget in (Budget(toxicity=float(np.quantile(tox, q))),

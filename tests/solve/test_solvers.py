@@ -17,7 +17,7 @@ from sequencer.solve.backward import reachable_states, solve_backward, states_re
 from sequencer.solve.constrained import BudgetInfeasibleError, least_use, solve_lagrangian
 from sequencer.solve.lp import solve_lp
 from sequencer.solve.objective import Budget, Objective
-from tests.solve.conftest import random_layered_model
+from tests.solve.conftest import enumerate_policies, random_layered_model
 
 QALY = Objective("qaly")
 
@@ -263,18 +263,10 @@ def test_milp_equals_enumeration_of_all_deterministic_policies(seed, milp_solver
     """Reference: brute force. A small random model has few enough deterministic policies
     (one pair per state) to evaluate each with the fixed-choice sweep; the best one within a
     toxicity budget must equal the MILP's optimum (to its 1e-6 gap and 1e-5 budget margin)."""
-    import itertools
-
     model = random_layered_model(np.random.default_rng(seed), 3, 3, 2, 2, 0.2)
     reward = model.objective_reward([1.0, 0, 0, 0])
-    options = [list(model.pairs(s)) for s in range(model.n_states)]
-    assert 2**6 <= np.prod([len(o) for o in options]) <= 2**9
-    outcomes = []
-    for choice in itertools.product(*options):
-        result = sweep(model, reward, fixed=np.array(choice))
-        outcomes.append((float(model.initial @ result.value),
-                         float(model.initial @ result.parts[:, 3])))
-    values, tox = np.array(outcomes).T
+    values, tox, _ = enumerate_policies(model, reward)
+    assert 2**6 <= len(values) <= 2**9
     limit = float(np.quantile(tox, 0.3))  # binding for most policies
     best = values[tox <= limit * (1 - 1e-5)].max()
     milp = solve_lp(model, reward, Budget(toxicity=limit), solver=milp_solver, deterministic=True)
@@ -305,20 +297,12 @@ def test_two_budgets_equal_enumeration_with_or_without_the_milp():
     deterministic (loose or barely binding budgets) and runs it otherwise; both kinds occur
     here, and both give the best policy within the budgets (bracketed by the MILP's 1e-5
     budget margin and the check's 1e-6 tolerance)."""
-    import itertools
-
     statuses = []
     for seed in range(6):
         model = random_layered_model(np.random.default_rng(100 + seed), 3, 3, 2, 2, 0.2)
         objective = Objective("ly")
         reward = model.objective_reward(objective.weights())
-        options = [list(model.pairs(s)) for s in range(model.n_states)]
-        outcomes = []
-        for choice in itertools.product(*options):
-            result = sweep(model, reward, fixed=np.array(choice))
-            outcomes.append((model.initial @ result.value, model.initial @ result.parts[:, 3],
-                             model.initial @ result.parts[:, 2]))
-        values, tox, cost = np.array(outcomes).T
+        values, tox, cost = enumerate_policies(model, reward)
         # the use of the policy that maximises value - tox - cost / 2: budgets at it bind, and
         # the LP's optimum is that deterministic policy (Lagrangian sufficiency)
         chosen = sweep(model, reward - model.reward[:, 3] - model.reward[:, 2] / 2).parts

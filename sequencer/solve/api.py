@@ -90,10 +90,11 @@ def solve(
     time_limit: float = 120.0,
     milp: bool | None = None,
 ) -> SolveResult:
-    """``milp=None`` runs the MILP for models up to ``MILP_AUTO_PAIRS`` pairs (or for two
-    budgets); above that one budget is served by the Lagrangian search's deterministic policy,
-    whose distance to the randomised optimum is reported as the price of determinism (an upper
-    bound on the MILP's)."""
+    """``milp=None`` runs the exact search for the best deterministic policy (the MILP, or the
+    branch and bound with ``milp_solver="branch"``) for models up to ``MILP_AUTO_PAIRS`` pairs
+    (or for two budgets); above that one budget is served by the Lagrangian search's
+    deterministic policy, whose distance to the randomised optimum is reported as the price of
+    determinism (an upper bound on the exact one's)."""
     if method not in METHODS:
         raise ValueError(f"method: {method!r} is not one of {list(METHODS)}")
     if milp_solver not in DETERMINISTIC_SOLVERS:
@@ -129,12 +130,9 @@ def solve(
         candidate = lag.within.choice
         how = "Lagrangian backward induction + "
     elif milp_solver == "branch" and milp is not False:
-        # the tree's root is the budget LP: no separate LP
-        tree, status = _branch(model, reward, budget, unconstrained.choice, None, time_limit)
-        policy = Policy.from_sweep(model, objective, sweep(model, reward, fixed=tree.choice),
-                                   "optimal under budget")
-        return _result(model, policy, constraints, status, tree.nodes, start,
-                       "occupation LP (glop) + branch and bound", tree.bound, None)
+        # the tree's root is the budget LP: no separate LP; its value is the randomised optimum
+        randomised = iterations = None
+        how = "occupation LP (glop) + "
     else:
         lp = solve_lp(model, reward, budget, solver=lp_solver, time_limit=time_limit)
         randomised, iterations = lp.value, lp.iterations
@@ -160,6 +158,8 @@ def solve(
         tree, status = _branch(model, reward, budget, unconstrained.choice, candidate, time_limit)
         policy = Policy.from_sweep(model, objective, sweep(model, reward, fixed=tree.choice),
                                    "optimal under budget")
+        if randomised is None:
+            randomised, iterations = tree.bound, tree.nodes
         how += "branch and bound"
     elif run_milp:
         try:

@@ -23,8 +23,8 @@ from sequencer.api.modelsets import ModelSet
 from sequencer.api.recommend import DEFAULT_OPTIONS, Recommender
 from sequencer.model.build import cohort_roots
 from sequencer.model.load import load_sources
-from sequencer.solve.api import solve
 from sequencer.solve.objective import Budget, Objective
+from sequencer.solve.solver import solve
 
 QALY = Objective("qaly")
 GOLDEN, SILVER = 0.6180339887498949, 0.4142135623730951

@@ -23,13 +23,13 @@ def run(sampler: str, draws: int, tune: int, chains: int, seed: int) -> dict[str
     from sequencer.bayes.data import build_model_data
     from sequencer.bayes.diagnostics import diagnose
     from sequencer.bayes.fit import sample_model
-    from sequencer.bayes.model import build_model
+    from sequencer.bayes.model import build_pymc_model
     from sequencer.evidence.load import load_evidence
 
     config = ModelConfig()
     data = build_model_data(load_evidence(), config.median_event_fraction)
     start = time.perf_counter()
-    model = build_model(data, config)
+    model = build_pymc_model(data, config)
     if sampler == "nutpie":
         import nutpie
 

@@ -16,10 +16,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sequencer.model.build import build_model, cohort_roots
 from sequencer.model.load import load_sources
 from sequencer.model.states import InformationStrategy, State
-from sequencer.solve.api import solve
 from sequencer.solve.backward import sweep
 from sequencer.solve.lp import solve_lp
 from sequencer.solve.objective import Budget, Objective
+from sequencer.solve.solver import solve
 from tests.solve.conftest import random_layered_model
 from tests.solve.test_solvers import _to_pymdptoolbox
 

@@ -83,10 +83,10 @@ def solve(
     """Optimal adaptive sequence for the HER2-positive cohort (and each biomarker profile)."""
     from sequencer.model.build import build_model, cohort_roots
     from sequencer.reports.solve import format_solve, format_voi
-    from sequencer.solve.api import solve as run_solve
     from sequencer.solve.objective import Budget, Objective
+    from sequencer.solve.solver import solve as run_solve
     from sequencer.solve.strategies import evaluate_strategy, load_budget_preset, load_named
-    from sequencer.solve.voi import value_of_information
+    from sequencer.solve.testing_value import value_of_testing
 
     try:
         goal = Objective(objective.value, wtp)
@@ -119,7 +119,7 @@ def solve(
             def make(strategy_info):
                 return sources.inputs(info=strategy_info, include_investigational=investigational,
                                       max_lines=max_lines, discount_rate=inputs.discount_rate)
-            typer.echo(format_voi(value_of_information(make, goal), goal))
+            typer.echo(format_voi(value_of_testing(make, goal), goal))
     except (SequencerError, ValueError) as exc:
         _fail(exc)
 

@@ -17,8 +17,8 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from sequencer import __version__
 from sequencer.api.deps import require_api_key
-from sequencer.api.logging import LOGGER, RequestContext, configure_logging, flush_logs
 from sequencer.api.recommend import Recommender
+from sequencer.api.request_log import LOGGER, RequestContext, configure_logging, flush_logs
 from sequencer.api.routes import catalogue, health, jobs, model, page, recommendations
 from sequencer.api.schemas import UNAUTHORIZED, validation_error_handler
 from sequencer.api.settings import Settings

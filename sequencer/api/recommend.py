@@ -28,10 +28,10 @@ from sequencer.model.states import (
     InformationStrategy,
     State,
 )
-from sequencer.solve.api import solve
 from sequencer.solve.explain import _sources, explain_state
 from sequencer.solve.objective import Budget, Objective
 from sequencer.solve.policy import Policy
+from sequencer.solve.solver import solve
 
 PLAN_DEPTH = 3
 PLAN_MIN_PROBABILITY = 0.05

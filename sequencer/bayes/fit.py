@@ -13,7 +13,7 @@ import xarray as xr
 from sequencer import __version__
 from sequencer.bayes.config import ModelConfig, SamplerConfig
 from sequencer.bayes.data import ModelData, build_model_data
-from sequencer.bayes.model import build_model
+from sequencer.bayes.model import build_pymc_model
 from sequencer.errors import PosteriorMismatchError, StageError
 from sequencer.evidence.load import EvidenceBase
 from sequencer.io import write_atomic
@@ -78,7 +78,7 @@ def fit(
     model_config = model_config or ModelConfig()
     sampler_config = sampler_config or SamplerConfig()
     data = build_model_data(evidence, model_config.median_event_fraction)
-    model = build_model(data, model_config)
+    model = build_pymc_model(data, model_config)
     start = time.perf_counter()
     idata = sample_model(model, sampler_config, seed, progress)
     wall = time.perf_counter() - start

@@ -49,7 +49,7 @@ def coords_of(data: ModelData) -> dict[str, list[str]]:
     }
 
 
-def build_model(
+def build_pymc_model(
     data: ModelData, config: ModelConfig | None = None, keep_arm_eta: bool = False
 ) -> pm.Model:
     """Build the PyMC model for ``data``; returns an unsampled ``pm.Model``.

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sequencer.model.inputs import ModelInputs
 from sequencer.model.states import State
-from sequencer.solve.api import SolveResult
 from sequencer.solve.explain import ExplainRow
 from sequencer.solve.objective import Budget, Objective
 from sequencer.solve.policy import Policy
-from sequencer.solve.voi import profile_label, profile_values
+from sequencer.solve.solver import SolveResult
+from sequencer.solve.testing_value import profile_label, profile_values
 
 DISCLAIMER = ("Decision support, not a prescription: estimates come from trial-level evidence "
               "and stated assumptions; check eligibility and the evidence level of every option.")
@@ -94,7 +94,7 @@ def format_voi(rows, objective: Objective) -> str:
            f"{'information':<14} {'profile':<18} {'optimal value':>14} {'value of information':>21}  first line"]
     for r in rows:
         out.append(f"{r.information:<14} {r.profile:<18} {r.value:>14.5g} "
-                   f"{r.value_of_information:>21.4g}  {r.first_line}")
+                   f"{r.value_of_testing:>21.4g}  {r.first_line}")
     return "\n".join(out)
 
 

@@ -7,7 +7,7 @@ import pymc as pm
 
 from sequencer.bayes.config import ModelConfig
 from sequencer.bayes.data import build_model_data
-from sequencer.bayes.model import build_model
+from sequencer.bayes.model import build_pymc_model
 from sequencer.bayes.predict import PosteriorArrays, linear_predictor
 
 
@@ -23,7 +23,7 @@ def test_numpy_linear_predictor_equals_pytensor(evidence):
     log-hazards/logits (pytensor) for every arm of every trial, to float precision."""
     for likelihood in ("exponential", "weibull"):
         data = build_model_data(evidence)
-        model = build_model(data, ModelConfig(likelihood=likelihood), keep_arm_eta=True)
+        model = build_pymc_model(data, ModelConfig(likelihood=likelihood), keep_arm_eta=True)
         idata = _prior_as_posterior(model)
         post = PosteriorArrays.from_idata(idata)
         arm_eta = idata.posterior["arm_eta"].values.reshape(post.n_draws, len(data.arms.label), 4)
@@ -40,7 +40,7 @@ def test_numpy_linear_predictor_equals_pytensor(evidence):
 
 def test_model_dimensions_are_named(evidence):
     data = build_model_data(evidence)
-    model = build_model(data)
+    model = build_pymc_model(data)
     assert set(model.coords["trial"]) == {t.trial for t in evidence.trials}
     assert model.named_vars_to_dims["regimen_effect"] == ("regimen", "outcome")
     assert model.named_vars_to_dims["log_hr"] == ("hr_obs",)

@@ -12,10 +12,10 @@ import pytest
 
 from sequencer.model.build import DecisionModel
 from sequencer.solve import branch
-from sequencer.solve.api import solve
 from sequencer.solve.backward import sweep
 from sequencer.solve.lp import SolverError, solve_lp
 from sequencer.solve.objective import Budget, Objective
+from sequencer.solve.solver import solve
 from tests.solve.conftest import enumerate_policies, random_layered_model
 
 LY = Objective("ly")

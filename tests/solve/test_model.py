@@ -176,12 +176,12 @@ def test_bad_strategy_names_the_step(tmp_path, standard_inputs):
         load_strategy(path, standard_inputs.catalogue)
 
 
-def test_value_of_information_is_not_negative_for_health_outcomes(sources):
+def test_value_of_testing_is_not_negative_for_health_outcomes(sources):
     """Information can only help a Bayesian decision maker when it is free (the LY/QALY
     objectives do not count test costs): Raiffa and Schlaifer 1961."""
-    from sequencer.solve.voi import value_of_information
+    from sequencer.solve.testing_value import value_of_testing
 
-    rows = value_of_information(lambda info: sources.inputs(info=info), QALY,
+    rows = value_of_testing(lambda info: sources.inputs(info=info), QALY,
                                 {"rebiopsy": InformationStrategy(rebiopsy=True),
                                  "baseline_ngs": InformationStrategy(baseline_ngs=True)})
-    assert rows and all(r.value_of_information >= -1e-12 for r in rows)
+    assert rows and all(r.value_of_testing >= -1e-12 for r in rows)

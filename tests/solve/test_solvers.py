@@ -12,11 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sequencer.solve.api import solve
 from sequencer.solve.backward import reachable_states, solve_backward, states_reward, sweep
 from sequencer.solve.constrained import BudgetInfeasibleError, least_use, solve_lagrangian
 from sequencer.solve.lp import solve_lp
 from sequencer.solve.objective import Budget, Objective
+from sequencer.solve.solver import solve
 from tests.solve.conftest import enumerate_policies, random_layered_model
 
 QALY = Objective("qaly")
@@ -278,14 +278,14 @@ def test_milp_equals_enumeration_of_all_deterministic_policies(seed, milp_solver
 def test_budget_status_says_why_no_milp_ran(standard_model):
     """The status names the reason the Lagrangian policy stands: the caller asked for no MILP,
     or the model is above the automatic MILP size (patched down to force it)."""
-    from sequencer.solve import api
+    from sequencer.solve import solver
 
     free = solve(standard_model, QALY, Budget(toxicity=1e9)).budget_use["toxicity"]
     budget = Budget(toxicity=0.9 * free)  # binding
     asked = solve(standard_model, QALY, budget, milp=False)
     assert asked.status == "Lagrangian deterministic policy (MILP not requested)"
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(api, "MILP_AUTO_PAIRS", 0)
+        mp.setattr(solver, "MILP_AUTO_PAIRS", 0)
         auto = solve(standard_model, QALY, budget)
     assert auto.status == "Lagrangian deterministic policy (MILP skipped: large model)"
     assert asked.value == auto.value  # the same Lagrangian policy either way

@@ -29,11 +29,11 @@ STRATEGIES: dict[str, InformationStrategy] = {
 
 
 @dataclass(frozen=True)
-class VoiRow:
+class TestingValueRow:
     information: str
     profile: str
     value: float
-    value_of_information: float
+    value_of_testing: float
     first_line: str
 
 
@@ -54,11 +54,11 @@ def profile_values(model: DecisionModel, value) -> dict[str, float]:
     return {k: v[0] / v[1] for k, v in totals.items()}
 
 
-def value_of_information(
+def value_of_testing(
     make_inputs: Callable[[InformationStrategy], ModelInputs],
     objective: Objective,
     strategies: dict[str, InformationStrategy] | None = None,
-) -> list[VoiRow]:
+) -> list[TestingValueRow]:
     """Rows per information strategy x profile (and ``cohort``) with the gain over no testing."""
     strategies = strategies or STRATEGIES
     results: dict[str, dict[str, tuple[float, str]]] = {}
@@ -80,5 +80,5 @@ def value_of_information(
     for name in strategies:
         for profile, (value, first) in results[name].items():
             base = results["none"][profile][0]
-            rows.append(VoiRow(name, profile, value, value - base, first))
+            rows.append(TestingValueRow(name, profile, value, value - base, first))
     return rows

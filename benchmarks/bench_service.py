@@ -86,7 +86,8 @@ def reachable_bodies() -> list[dict]:
     express (HER2 from IHC, CPS from a number, resistance from the prior regimens): the states
     the service answers from its start-up precomputation, in a seeded order."""
     from sequencer.api.recommend import DEFAULT_OPTIONS
-    from sequencer.api.routes.recommendations import RecommendationRequest, to_query
+    from sequencer.api.request_schemas import RecommendationRequest
+    from sequencer.api.routes.recommendations import to_query
     from sequencer.model.build import build_model, cohort_roots
     from sequencer.model.load import load_sources
 
@@ -335,7 +336,8 @@ def profile_on_demand(timed: int = 200, top: int = 14) -> str:
     import gc
 
     from sequencer.api.recommend import Recommender
-    from sequencer.api.routes.recommendations import RecommendationRequest, to_query
+    from sequencer.api.request_schemas import RecommendationRequest
+    from sequencer.api.routes.recommendations import to_query
     from sequencer.model.load import load_sources
 
     sources = load_sources()

@@ -10,12 +10,22 @@ import typer
 
 from sequencer.cli import PriorsDir, _default_priors, _fail, app
 from sequencer.errors import SequencerError
+from sequencer.vocabulary import (
+    CPS_BANDS,
+    HER2_STATUSES,
+    LINES,
+    OBJECTIVE_KINDS,
+    default_vocabulary,
+    ids,
+)
 
-
-class ObjectiveChoice(str, Enum):
-    ly = "ly"
-    qaly = "qaly"
-    nmb = "nmb"
+ObjectiveChoice = Enum("ObjectiveChoice", {k: k for k in ids(OBJECTIVE_KINDS)}, type=str)
+_DEFAULT_TERMS = default_vocabulary()
+_LINES = ", ".join(str(line) for line in LINES)
+_HER2 = ", ".join(ids(HER2_STATUSES))
+_CPS = ", ".join(ids(CPS_BANDS))
+_MECHANISMS = ", ".join(_DEFAULT_TERMS.mechanism_ids)
+_CONTRA = ", ".join(_DEFAULT_TERMS.contraindication_ids)
 
 
 class MethodChoice(str, Enum):
@@ -24,7 +34,8 @@ class MethodChoice(str, Enum):
     lp = "lp"
 
 
-ObjectiveOpt = Annotated[ObjectiveChoice, typer.Option(help="life-years, QALYs or net monetary benefit")]
+ObjectiveOpt = Annotated[ObjectiveChoice, typer.Option(help="; ".join(
+    f"{o.id}: {o.summary.format(wtp='--wtp')}" for o in OBJECTIVE_KINDS))]
 WtpOpt = Annotated[float, typer.Option("--wtp", help="willingness to pay per QALY (nmb objective)")]
 DiscountOpt = Annotated[
     float | None, typer.Option(help="annual discount rate (default: parameters meta, NICE 3.5%)")
@@ -35,7 +46,7 @@ InfoOpt = Annotated[
 InvestigationalOpt = Annotated[
     bool, typer.Option("--investigational", help="also offer phase II and investigational regimens")
 ]
-MaxLinesOpt = Annotated[int, typer.Option(help="active lines before supportive care (1-4)")]
+MaxLinesOpt = Annotated[int, typer.Option(help=f"active lines before supportive care ({_LINES})")]
 ParametersOpt = Annotated[
     Path | None, typer.Option("--parameters", help="parameter file (default priors/parameters.yaml)")
 ]
@@ -126,14 +137,18 @@ def solve(
 
 @app.command()
 def explain(
-    line: Annotated[int, typer.Option(help="line about to start (1-4)")] = 1,
-    her2: Annotated[str, typer.Option(help="positive, low or negative")] = "positive",
-    cps: Annotated[str, typer.Option(help="<1, 1-9 or >=10")] = ">=10",
+    line: Annotated[int, typer.Option(help=f"line about to start ({_LINES})")] = 1,
+    her2: Annotated[str, typer.Option(help=f"HER2 status: {_HER2}")] = "positive",
+    cps: Annotated[str, typer.Option(help=f"PD-L1 CPS band: {_CPS}")] = ">=10",
     msi_high: Annotated[bool, typer.Option("--msi-high", help="MSI-high tumour")] = False,
-    known: Annotated[str, typer.Option(help="comma list of known alterations")] = "",
-    received: Annotated[str, typer.Option(help="comma list of regimens already received")] = "",
-    contraindications: Annotated[str, typer.Option(help="comma list: ild, neuropathy, cardiac")] = "",
-    progressed_on_her2: Annotated[bool, typer.Option("--progressed-on-her2", help="has progressed on anti-HER2 therapy")] = False,
+    known: Annotated[str, typer.Option(help="comma list of known alterations, among the priors' "
+                                            f"vocabulary.yaml mechanisms ({_MECHANISMS})")] = "",
+    received: Annotated[str, typer.Option(help="comma list of regimens of earlier lines")] = "",
+    contraindications: Annotated[str, typer.Option(
+        help=f"comma list among the priors' vocabulary.yaml contraindications ({_CONTRA})")] = "",
+    progressed_on_her2: Annotated[bool, typer.Option(
+        "--progressed-on-her2", help="has progressed on anti-HER2 therapy (default: whether a "
+                                     "received regimen is HER2-directed)")] = False,
     objective: ObjectiveOpt = ObjectiveChoice.qaly,
     wtp: WtpOpt = 30000.0,
     discount: DiscountOpt = None,
@@ -146,7 +161,7 @@ def explain(
 ) -> None:
     """For one patient state: every regimen at this line, its value and the parts of it."""
     from sequencer.model.build import build_model
-    from sequencer.model.states import State
+    from sequencer.model.states import patient_state
     from sequencer.reports.solve import format_explain
     from sequencer.solve.backward import solve_backward
     from sequencer.solve.explain import explain_state
@@ -156,15 +171,11 @@ def explain(
     try:
         goal = Objective(objective.value, wtp)
         _, inputs = _inputs(priors_dir, parameters, info, investigational, max_lines, discount)
-        history = _split(received)
-        unknown = [r for r in history if r not in inputs.catalogue.regimens]
-        if unknown:
-            raise ValueError(f"received: {unknown} not in the catalogue; known: "
-                             f"{sorted(inputs.catalogue.regimens)}")
-        state = State(line=line, her2=her2, cps=cps, msi_high=msi_high,
-                      known=frozenset(_split(known)), received=frozenset(history),
-                      contraindications=frozenset(_split(contraindications)),
-                      resistance="assessed" if progressed_on_her2 else "pending")
+        state = patient_state(
+            inputs.catalogue, line=line, her2=her2, cps=cps, msi_high=msi_high,
+            known=_split(known), received=_split(received),
+            contraindications=_split(contraindications),
+            progressed_on_her2=True if progressed_on_her2 else None)
         model = build_model(inputs, {state: 1.0})
         rows = explain_state(inputs, state, goal, model)
         typer.echo(format_explain(state, rows, goal, inputs))

@@ -20,10 +20,11 @@ def evidence():
 
 @pytest.fixture()
 def priors_copy(tmp_path: Path) -> Path:
-    """A copy of priors/ (catalogue and evidence only) that a test may break."""
+    """A copy of priors/ (vocabulary, catalogue and evidence only) that a test may break."""
     target = tmp_path / "priors"
     (target / "evidence").mkdir(parents=True)
-    shutil.copy(DEFAULT_PRIORS_DIR / "regimens.yaml", target / "regimens.yaml")
+    for name in ("regimens.yaml", "vocabulary.yaml"):
+        shutil.copy(DEFAULT_PRIORS_DIR / name, target / name)
     for path in (DEFAULT_PRIORS_DIR / "evidence").glob("*.yaml"):
         shutil.copy(path, target / "evidence" / path.name)
     return target

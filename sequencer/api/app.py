@@ -19,10 +19,11 @@ from sequencer import __version__
 from sequencer.api.deps import require_api_key
 from sequencer.api.recommend import Recommender
 from sequencer.api.request_log import LOGGER, RequestContext, configure_logging, flush_logs
-from sequencer.api.routes import catalogue, health, jobs, model, page, recommendations
+from sequencer.api.routes import catalogue, health, jobs, model, page, recommendations, vocabulary
 from sequencer.api.schemas import UNAUTHORIZED, validation_error_handler
 from sequencer.api.settings import Settings
 from sequencer.errors import SequencerError
+from sequencer.vocabulary import vocabulary_for
 
 
 class StartupError(SequencerError):
@@ -98,7 +99,14 @@ def create_app(settings: Settings | None = None, sources=None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.include_router(health.router)
     app.include_router(page.router)  # the clinician page; its API calls carry the key
+    app.include_router(vocabulary.router, prefix="/v1")  # the page's form, before a key
     secured = [Depends(require_api_key)]
-    for router in (catalogue.router, model.router, recommendations.router, jobs.router):
+    try:
+        terms = (sources.evidence.catalogue.vocabulary if sources is not None
+                 else vocabulary_for(settings.priors_dir))
+    except SequencerError as exc:
+        raise StartupError(f"cannot start: {exc}") from None
+    for router in (catalogue.router, model.router, recommendations.make_router(terms),
+                   jobs.router):
         app.include_router(router, prefix="/v1", dependencies=secured, responses=UNAUTHORIZED)
     return app

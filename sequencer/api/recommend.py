@@ -21,17 +21,12 @@ from sequencer.api.schemas import citation_text
 from sequencer.model.build import cohort_roots
 from sequencer.model.line import line_components
 from sequencer.model.load import ModelSources
-from sequencer.model.states import (
-    CONTRAINDICATIONS,
-    CPS_BANDS,
-    HER2_STATUSES,
-    InformationStrategy,
-    State,
-)
+from sequencer.model.states import InformationStrategy, State
 from sequencer.solve.explain import _sources, explain_state
 from sequencer.solve.objective import Budget, Objective
 from sequencer.solve.policy import Policy
 from sequencer.solve.solver import solve
+from sequencer.vocabulary import CPS_BANDS, HER2_STATUSES, MAX_LINE, Vocabulary, ids
 
 PLAN_DEPTH = 3
 PLAN_MIN_PROBABILITY = 0.05
@@ -54,16 +49,6 @@ class Query:
 
     def options(self) -> tuple:
         return (self.include_investigational, self.info, self.discount_rate)
-
-
-def her2_status(ihc: str, ish: str | None) -> str:
-    """Consensus rule: IHC 3+, or 2+ with ISH positive: positive; 2+ with ISH negative, or 1+:
-    low; 0: negative. IHC 2+ without ISH is refused by the request schema."""
-    if ihc == "3+" or (ihc == "2+" and ish == "positive"):
-        return "positive"
-    if ihc in ("2+", "1+"):
-        return "low"
-    return "negative"
 
 
 def median_months(components) -> float:
@@ -110,7 +95,7 @@ class Recommender:
         def make() -> OptionSet:
             investigational, info, discount_rate = options
             kw = {"include_investigational": investigational, "info": info,
-                  "discount_rate": discount_rate, "max_lines": 4}
+                  "discount_rate": discount_rate, "max_lines": MAX_LINE}
             draws = [self.sources.inputs(draw=int(self.draw_index[k]),
                                          parameters=np.random.default_rng(
                                              int(self._parameter_seeds[k])), **kw)
@@ -148,7 +133,7 @@ class Recommender:
             # pre-existing contraindications) and of their later lines, at the means and per
             # draw: kept in the option set's template caches, so solving a state outside the
             # standard cohort on demand does not compute them (about 1 s, 3,500 states)
-            ModelSet(option_set, first_line_roots())
+            ModelSet(option_set, first_line_roots(option_set.mean.vocabulary))
             # compile (or load from numba's cache) the sweep of a patient's own objective now,
             # not in the first request that needs it
             cohort.solved(Objective("nmb", 1.0), within=cohort.mean.states[0])
@@ -299,12 +284,13 @@ class Recommender:
         return out
 
 
-def first_line_roots() -> dict[State, float]:
+def first_line_roots(vocabulary: Vocabulary) -> dict[State, float]:
     """Every first-line state a request can express, equally weighted."""
-    contraindications = [frozenset(c) for n in range(len(CONTRAINDICATIONS) + 1)
-                         for c in combinations(CONTRAINDICATIONS, n)]
+    contra = vocabulary.contraindication_ids
+    contraindications = [frozenset(c) for n in range(len(contra) + 1)
+                         for c in combinations(contra, n)]
     states = [State(line=1, her2=her2, cps=cps, msi_high=msi, contraindications=c)
-              for her2, cps, msi, c in product(HER2_STATUSES, CPS_BANDS, (False, True),
+              for her2, cps, msi, c in product(ids(HER2_STATUSES), ids(CPS_BANDS), (False, True),
                                                contraindications)]
     return {state: 1.0 / len(states) for state in states}
 

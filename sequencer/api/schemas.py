@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from sequencer.evidence.catalogue import Regimen
 from sequencer.evidence.schema import TrialRecord
 from sequencer.model.load import ModelSources
+from sequencer.vocabulary import Her2Status
 
 CAVEAT = ("Decision support for clinicians, not a prescription. Estimates come from trial-level "
           "evidence and stated assumptions; check each regimen's evidence level.")
@@ -41,6 +42,37 @@ def citation_text(c) -> str:
     """'Authors. Title. Journal Year.' leaving out the parts a record does not have."""
     parts = [c.authors, c.title, " ".join(str(x) for x in (c.journal, c.year) if x)]
     return " ".join(f"{p.rstrip('.')}." for p in parts if p)
+
+
+class TermOut(BaseModel):
+    id: str
+    label: str
+
+
+class LineTerm(BaseModel):
+    id: int
+    label: str
+
+
+class ObjectiveTerm(TermOut):
+    uses_willingness_to_pay: bool
+
+
+class VocabularyOut(BaseModel):
+    """Every value a request may use, with the label to show for it."""
+
+    her2_ihc: list[TermOut]
+    her2_ish: list[TermOut]
+    her2_statuses: list[TermOut]
+    cps_bands: list[TermOut]
+    lines: list[LineTerm]
+    ecog: list[LineTerm]
+    mechanisms: list[TermOut]
+    alteration_sources: list[TermOut]
+    contraindications: list[TermOut]
+    objectives: list[ObjectiveTerm]
+    information_tests: list[TermOut]
+    evidence_levels: list[str]
 
 
 class RegimenOut(BaseModel):
@@ -217,7 +249,7 @@ class Units(BaseModel):
 
 class RecommendationOut(BaseModel):
     patient_state: str
-    her2_status: Literal["positive", "low", "negative"]
+    her2_status: Her2Status
     recommended: str
     alternatives: list[AlternativeOut]
     plan: PlanNode

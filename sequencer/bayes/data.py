@@ -37,17 +37,15 @@ from scipy.stats import norm
 
 from sequencer.evidence.load import EvidenceBase
 from sequencer.evidence.schema import ENDPOINTS, Arm, TrialRecord
+from sequencer.vocabulary import CPS_POPULATIONS, PD1_DRUG_CLASS, evidence_line, is_her2_directed
 
 OUTCOMES: tuple[str, ...] = ("pfs", "os", "orr", "ae")
-CPS_BANDS: tuple[str, ...] = ("all", ">=1", "<1", ">=10")
 LN2 = float(np.log(2.0))
-NON_HER2_CLASSES = frozenset({"chemotherapy", "anti_vegfr2_taxane", "supportive"})
-PD1_DRUG_CLASS = "anti_pd1"
 
 
 def line_index(line: int) -> int:
-    """Line of therapy 1, 2, 3+ -> index 0, 1, 2."""
-    return min(int(line), 3) - 1
+    """Line of therapy 1, 2, 3+ -> index 0, 1, 2 (the evidence line's position)."""
+    return evidence_line(line) - 1
 
 
 @dataclass(frozen=True)
@@ -210,7 +208,7 @@ class _Builder:
             trial=np.array([trial_index[id(record)] for record, _ in rows], dtype=int),
             regimen=np.array([self.regimens.index(arm.regimen) for _, arm in rows], dtype=int),
             line=np.array([line_index(record.line) for record, _ in rows], dtype=int),
-            cps_band=np.array([CPS_BANDS.index(arm.population.cps) for _, arm in rows], dtype=int),
+            cps_band=np.array([CPS_POPULATIONS.index(arm.population.cps) for _, arm in rows], dtype=int),
             her2_low=np.array([1.0 if arm.population.her2 == "low" else 0.0 for _, arm in rows]),
         )
 
@@ -336,9 +334,7 @@ def build_model_data(evidence: EvidenceBase, median_event_fraction: float = 0.6)
         [builder.effect_classes.index(cat.regimens[r].effect_class) for r in builder.regimens]
     )
     pd1 = np.array([float(PD1_DRUG_CLASS in cat.regimens[r].drug_classes) for r in builder.regimens])
-    her2 = np.array(
-        [float(cat.regimens[r].effect_class not in NON_HER2_CLASSES) for r in builder.regimens]
-    )
+    her2 = np.array([float(is_her2_directed(cat.regimens[r])) for r in builder.regimens])
     medians, hrs, binomial = builder.medians(), builder.hazard_ratios(), builder.binomial()
     return ModelData(
         trials=builder.trials,

@@ -27,7 +27,8 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from sequencer.bayes.config import ModelConfig
-from sequencer.bayes.data import CPS_BANDS, OUTCOMES, ModelData
+from sequencer.bayes.data import OUTCOMES, ModelData
+from sequencer.vocabulary import CPS_POPULATIONS
 
 LINES = ("1", "2", "3+")
 
@@ -42,7 +43,7 @@ def coords_of(data: ModelData) -> dict[str, list[str]]:
         "effect_class": data.effect_classes,
         "non_reference_class": data.effect_classes[1:],
         "trial": data.trials,
-        "cps_band": list(CPS_BANDS[1:]),
+        "cps_band": list(CPS_POPULATIONS[1:]),
         "median_obs": data.medians.label,
         "hr_obs": data.hrs.label,
         "binomial_obs": data.binomial.label,

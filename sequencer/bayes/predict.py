@@ -12,9 +12,10 @@ from dataclasses import dataclass
 import arviz as az
 import numpy as np
 
-from sequencer.bayes.data import CPS_BANDS, NON_HER2_CLASSES, OUTCOMES, PD1_DRUG_CLASS, line_index
+from sequencer.bayes.data import OUTCOMES, line_index
 from sequencer.errors import NotInformedError
 from sequencer.evidence.catalogue import Catalogue
+from sequencer.vocabulary import CPS_POPULATIONS, PD1_DRUG_CLASS, is_her2_directed
 
 
 def _stack(post, name: str) -> np.ndarray:
@@ -106,8 +107,8 @@ def linear_predictor(
     entry = catalogue.regimen(regimen)
     eta = post.mu + post.line[:, line_index(line)] + regimen_draws(post, catalogue, regimen, rng)
     if PD1_DRUG_CLASS in entry.drug_classes:
-        eta = eta + post.cps[:, CPS_BANDS.index(cps)]
-    if her2 == "low" and entry.effect_class not in NON_HER2_CLASSES:
+        eta = eta + post.cps[:, CPS_POPULATIONS.index(cps)]
+    if her2 == "low" and is_her2_directed(entry):
         eta = eta + post.her2_low
     if trial == "new":
         if rng is None:

@@ -6,30 +6,47 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from sequencer.errors import EvidenceError
 from sequencer.evidence.formatting import format_validation_error
+from sequencer.vocabulary import (
+    CPS_BANDS,
+    EVIDENCE_LINES,
+    HER2_STATUSES,
+    MAX_LINE,
+    CpsBand,
+    EvidenceLevel,
+    Her2Status,
+    Vocabulary,
+    default_vocabulary,
+    ids,
+)
 
 BorrowRule = Literal["same_regimen_adjacent_line"]
-Her2Status = Literal["positive", "low", "negative"]
-CpsBand = Literal["<1", "1-9", ">=10"]
-Mechanism = Literal["met_amp", "fgfr2_amp", "pi3k", "erbb2_mut"]
-Contraindication = Literal["ild", "neuropathy", "cardiac"]
-EvidenceLevel = Literal["guideline", "phase3", "phase2", "early"]
-HER2_STATUSES: tuple[str, ...] = ("positive", "low", "negative")
-CPS_BANDS: tuple[str, ...] = ("<1", "1-9", ">=10")
-MECHANISMS: tuple[str, ...] = ("met_amp", "fgfr2_amp", "pi3k", "erbb2_mut")
-CONTRAINDICATIONS: tuple[str, ...] = ("ild", "neuropathy", "cardiac")
-MAX_LINE = 4
+
+
+def _vocabulary(info: ValidationInfo) -> Vocabulary:
+    """The vocabulary a catalogue is validated against (``load_catalogue`` passes the priors
+    directory's; a catalogue built in code uses the packaged one)."""
+    context = info.context or {}
+    return context.get("vocabulary") or default_vocabulary()
 
 
 class Borrowing(BaseModel):
     """Permission to use a regimen's estimate at a line its evidence does not cover."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    to_line: int = Field(ge=1, le=3)
-    from_line: int = Field(ge=1, le=3)
+    to_line: int = Field(ge=1, le=EVIDENCE_LINES[-1])
+    from_line: int = Field(ge=1, le=EVIDENCE_LINES[-1])
     rule: BorrowRule
     reason: str = Field(min_length=5)
 
@@ -44,14 +61,22 @@ class Requirements(BaseModel):
     """Biomarker state a patient must have for the regimen to be eligible."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    her2: list[Her2Status] = list(HER2_STATUSES)
-    cps: list[CpsBand] = list(CPS_BANDS)
+    her2: list[Her2Status] = ids(HER2_STATUSES)
+    cps: list[CpsBand] = ids(CPS_BANDS)
     msi_high_overrides_cps: bool = Field(
         default=False, description="MSI-high tumours are eligible whatever their CPS"
     )
-    alteration: Mechanism | None = Field(
+    alteration: str | None = Field(
         default=None, description="a known (tested) alteration the regimen is directed at"
     )
+
+    @field_validator("alteration")
+    @classmethod
+    def _mechanism(cls, value: str | None, info: ValidationInfo) -> str | None:
+        allowed = _vocabulary(info).mechanism_ids
+        if value is not None and value not in allowed:
+            raise ValueError(f"{value!r} is not a mechanism of the vocabulary {list(allowed)}")
+        return value
 
 
 class Regimen(BaseModel):
@@ -68,10 +93,10 @@ class Regimen(BaseModel):
     # Decision-model fields. A regimen with no `lines` is an evidence-only record, never an action.
     lines: list[int] = Field(default_factory=list, description="lines at which it may be given")
     requires: Requirements = Requirements()
-    creates: list[Contraindication] = Field(
+    creates: list[str] = Field(
         default_factory=list, description="contraindications it may cause (rates in parameters)"
     )
-    excluded_by: list[Contraindication] = []
+    excluded_by: list[str] = []
     evidence_level: EvidenceLevel = "early"
     primary_endpoint_met: bool | None = Field(
         default=None, description="for phase III backing: did the pivotal trial meet it"
@@ -81,6 +106,15 @@ class Regimen(BaseModel):
         default=False, description="mechanism-directed option whose efficacy is an assumption"
     )
     efficacy: Literal["posterior", "parameters", "supportive"] = "posterior"
+
+    @field_validator("creates", "excluded_by")
+    @classmethod
+    def _contraindications(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        allowed = _vocabulary(info).contraindication_ids
+        bad = [c for c in value if c not in allowed]
+        if bad:
+            raise ValueError(f"{bad} not among the vocabulary's contraindications {list(allowed)}")
+        return value
 
     @model_validator(mode="after")
     def _decision_fields(self) -> Regimen:
@@ -108,6 +142,7 @@ class Catalogue(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     effect_classes: dict[str, str]
     regimens: dict[str, Regimen]
+    vocabulary: Vocabulary = Field(default_factory=default_vocabulary, exclude=True)
 
     @model_validator(mode="before")
     @classmethod
@@ -142,8 +177,9 @@ class Catalogue(BaseModel):
             ) from None
 
 
-def load_catalogue(path: str | Path) -> Catalogue:
-    """Read and validate the regimen catalogue; errors name the file and the field."""
+def load_catalogue(path: str | Path, vocabulary: Vocabulary | None = None) -> Catalogue:
+    """Read and validate the regimen catalogue against ``vocabulary`` (default: the packaged
+    one); errors name the file and the field."""
     path = Path(path)
     if not path.exists():
         raise EvidenceError(f"{path}: regimen catalogue not found")
@@ -152,6 +188,9 @@ def load_catalogue(path: str | Path) -> Catalogue:
     except yaml.YAMLError as exc:
         raise EvidenceError(f"{path}: not valid YAML: {exc}") from None
     try:
-        return Catalogue.model_validate(raw)
+        vocabulary = vocabulary or default_vocabulary()
+        if isinstance(raw, dict):
+            raw = {**raw, "vocabulary": vocabulary}
+        return Catalogue.model_validate(raw, context={"vocabulary": vocabulary})
     except ValidationError as exc:
         raise EvidenceError(format_validation_error(path, exc, raw)) from None

@@ -13,6 +13,7 @@ from sequencer.errors import EvidenceError
 from sequencer.evidence.catalogue import Catalogue, load_catalogue
 from sequencer.evidence.formatting import format_validation_error
 from sequencer.evidence.schema import TrialRecord
+from sequencer.vocabulary import vocabulary_for
 
 DEFAULT_PRIORS_DIR = Path(__file__).resolve().parents[2] / "priors"
 
@@ -89,7 +90,8 @@ def _check_catalogue_trials(trials: list[TrialRecord], catalogue: Catalogue, cat
 
 
 def load_evidence(priors_dir: str | Path = DEFAULT_PRIORS_DIR) -> EvidenceBase:
-    """Load ``priors_dir/regimens.yaml`` and every ``priors_dir/evidence/*.yaml``.
+    """Load ``priors_dir/vocabulary.yaml``, ``priors_dir/regimens.yaml`` (validated against the
+    vocabulary) and every ``priors_dir/evidence/*.yaml``.
 
     Raises
     ------
@@ -98,7 +100,7 @@ def load_evidence(priors_dir: str | Path = DEFAULT_PRIORS_DIR) -> EvidenceBase:
     """
     priors_dir = Path(priors_dir)
     cat_path = priors_dir / "regimens.yaml"
-    catalogue = load_catalogue(cat_path)
+    catalogue = load_catalogue(cat_path, vocabulary_for(priors_dir))
     paths = sorted((priors_dir / "evidence").glob("*.yaml"))
     if not paths:
         raise EvidenceError(f"{priors_dir / 'evidence'}: no trial files (*.yaml)")

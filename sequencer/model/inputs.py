@@ -14,17 +14,21 @@ from itertools import product
 
 import numpy as np
 
-from sequencer.bayes.data import NON_HER2_CLASSES
 from sequencer.errors import NotInformedError, SequencerError
 from sequencer.evidence.catalogue import Catalogue, Regimen
 from sequencer.model.parameter_set import ParameterSet
+from sequencer.model.parameter_values import ParameterValues
 from sequencer.model.states import InformationStrategy, State
+from sequencer.vocabulary import (
+    DEFAULT_MAX_LINES,
+    LINES,
+    SUPPORTIVE_CARE,
+    Vocabulary,
+    cps_population,
+    has_trial_her2_effect,
+)
 
-HER2_DRUG_CLASSES = frozenset({"anti_her2_antibody", "her2_adc", "her2_tki"})
-SUPPORTIVE = "best_supportive_care"
-# CPS band -> ParameterSet population. No trial arm in the evidence base reports CPS >= 10, so
-# that band uses the CPS >= 1 estimate (the posterior's >= 10 modifier is prior-only).
-_CPS_POPULATION = {"<1": "<1", "1-9": ">=1", ">=10": ">=1"}
+SUPPORTIVE = SUPPORTIVE_CARE
 
 
 class ModelError(SequencerError):
@@ -35,24 +39,24 @@ class ModelError(SequencerError):
 class ModelInputs:
     catalogue: Catalogue
     parameters: ParameterSet
-    values: dict[str, float]
+    values: ParameterValues
     info: InformationStrategy = field(default_factory=InformationStrategy)
     discount_rate: float = 0.035
-    max_lines: int = 3
+    max_lines: int = DEFAULT_MAX_LINES
     include_investigational: bool = False
     provenance: dict[str, str] = field(default_factory=dict)
     # eligibility depends on the catalogue and options only, so draws may share this cache
     eligibility: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def create(cls, catalogue: Catalogue, parameters: ParameterSet, values: dict[str, float],
+    def create(cls, catalogue: Catalogue, parameters: ParameterSet, values: ParameterValues,
                **options) -> ModelInputs:
         """Build and validate (all regimen x line cells resolvable, options in range)."""
-        inputs = cls(catalogue, parameters, dict(values), **options)
+        inputs = cls(catalogue, parameters, values, **options)
         if not 0 <= inputs.discount_rate <= 0.2:
             raise ModelError(f"discount_rate: {inputs.discount_rate} outside [0, 0.2] per year")
-        if inputs.max_lines not in (1, 2, 3, 4):
-            raise ModelError(f"max_lines: {inputs.max_lines} is not one of 1, 2, 3, 4")
+        if inputs.max_lines not in LINES:
+            raise ModelError(f"max_lines: {inputs.max_lines} is not one of {list(LINES)}")
         if SUPPORTIVE not in catalogue.regimens:
             raise ModelError(f"the catalogue has no '{SUPPORTIVE}' regimen")
         probe = State(line=1)
@@ -82,55 +86,63 @@ class ModelInputs:
     def supportive_id(self) -> str:
         return SUPPORTIVE
 
+    @property
+    def vocabulary(self) -> Vocabulary:
+        return self.catalogue.vocabulary
+
     @cached_property
     def test_sensitivity(self) -> float:
         """Chance that testing at the first anti-HER2 progression finds a present alteration."""
-        v, info = self.values, self.info
-        miss_tissue = v["testing.her2_heterogeneity"] * v["testing.biopsy_miss_if_heterogeneous"]
-        miss = (1 - v["testing.ctdna_sensitivity"] if info.ctdna else 1.0) * (
+        testing, info = self.values.testing, self.info
+        miss_tissue = testing.her2_heterogeneity * testing.biopsy_miss_if_heterogeneous
+        miss = (1 - testing.ctdna_sensitivity if info.ctdna else 1.0) * (
             miss_tissue if info.rebiopsy else 1.0
         )
         return 1 - miss
 
     @staticmethod
     def her2_directed(entry: Regimen) -> bool:
-        return entry.effect_class not in NON_HER2_CLASSES | {"mechanism_directed"}
+        """Whether the resistance modifiers act on the regimen (``has_trial_her2_effect``)."""
+        return has_trial_her2_effect(entry)
 
     def population(self, state: State) -> tuple[str, str]:
         if state.her2 == "positive":
-            return "positive", _CPS_POPULATION[state.cps]
+            return "positive", cps_population(state.cps)
         return "low", "all"
 
     def base_rates(self, regimen: str, state: State) -> tuple[float, float]:
         """(progression-free hazard per month, P(grade >= 3 AE)) before alteration modifiers."""
         entry = self.catalogue.regimens[regimen]
-        line = min(state.line, 3)
+        line = state.line  # the ParameterSet maps it to its evidence line
         her2, cps = self.population(state)
         ps, v = self.parameters, self.values
         if entry.efficacy == "parameters":
             reference = ps.value("pfs_hazard", "paclitaxel", line, her2, cps)
-            hazard = v[f"investigational.{regimen}.hazard_ratio_vs_paclitaxel"] * reference
-            p_ae = v[f"investigational.{regimen}.grade3_ae"]
+            assumed = v.investigational[regimen]
+            hazard = assumed.hazard_ratio_vs_paclitaxel * reference
+            p_ae = assumed.grade3_ae
         else:
             hazard = ps.value("pfs_hazard", regimen, line, her2, cps)
             try:
                 p_ae = ps.value("grade3_ae", regimen, line, her2, cps)
             except NotInformedError:
-                p_ae = v[f"grade3_ae_fallback.{regimen}"]
+                if regimen not in v.grade3_ae_fallback:
+                    raise KeyError(f"grade3_ae_fallback.{regimen} (no trial arm informs its "
+                                   "grade >= 3 AE probability)") from None
+                p_ae = v.grade3_ae_fallback[regimen]
         received_classes = {
             c for r in state.received for c in self.catalogue.regimens[r].drug_classes
         }
         for drug_class in entry.drug_classes:
-            key = f"prior_exposure_modifier.{drug_class}"
-            if drug_class in received_classes and key in v:
-                hazard *= v[key]
+            if drug_class in received_classes and drug_class in v.prior_exposure_modifier:
+                hazard *= v.prior_exposure_modifier[drug_class]
         return hazard, p_ae
 
     def mechanism_factor(self, mechanism: str, present: bool) -> float:
         """Hazard factor on HER2-directed therapy, normalised so that the mixture at the baseline
         prevalence equals the trial-population hazard: M/(1-p+pM) if present, 1/(1-p+pM) if not."""
-        modifier = self.values[f"mechanism_modifier.{mechanism}"]
-        prevalence = self.values[f"baseline_alteration.{mechanism}"]
+        modifier = self.values.mechanism_modifier[mechanism]
+        prevalence = self.values.baseline_alteration[mechanism]
         norm = 1 - prevalence + prevalence * modifier
         return (modifier if present else 1.0) / norm
 
@@ -139,26 +151,25 @@ class ModelInputs:
         therapy: the assumed ``mechanism_modifier.her2_loss``."""
         entry = self.catalogue.regimens[regimen]
         if "her2_adc" in entry.drug_classes and "trastuzumab_deruxtecan" in self.parameters.regimens:
-            line = min(line, 3)
             low = self.parameters.value("pfs_hazard", "trastuzumab_deruxtecan", line, "low", "all")
             pos = self.parameters.value("pfs_hazard", "trastuzumab_deruxtecan", line, "positive", "all")
             return low / pos
-        return self.values["mechanism_modifier.her2_loss"]
+        return self.values.mechanism_modifier["her2_loss"]
 
     def attrition(self, line: int) -> float:
-        share = self.values[f"attrition.after_line_{min(line, 3)}"]
+        share = self.values.attrition.after(line)
         if self.info.ctdna:
-            share *= self.values["testing.ctdna_attrition_relative_risk"]
+            share *= self.values.testing.ctdna_attrition_relative_risk
         return float(min(max(share, 0.0), 1.0))
 
     def monthly_cost(self, regimen: str) -> float:
         v = self.values
-        cost = (
-            v[f"regimen_cost.{regimen}.drug_per_month"]
-            + v[f"regimen_cost.{regimen}.administrations_per_month"]
-            * v["cost.administration_per_attendance"]
-        )
-        return cost + (v["cost.ctdna_per_month"] if self.info.ctdna else 0.0)
+        if regimen not in v.regimen_cost:
+            raise KeyError(f"regimen_cost.{regimen} (no drug and administration costs)")
+        price = v.regimen_cost[regimen]
+        cost = (price.drug_per_month
+                + price.administrations_per_month * v.cost.administration_per_attendance)
+        return cost + (v.cost.ctdna_per_month if self.info.ctdna else 0.0)
 
     def contraindication_outcomes(self, regimen: str, state: State):
         """[(new contraindications, probability)] after a line on ``regimen``."""
@@ -167,8 +178,8 @@ class ModelInputs:
         for contra in entry.creates:
             if contra in state.contraindications:
                 continue
-            keys = [f"contraindication_rate.{contra}.{c}" for c in entry.drug_classes]
-            found = [self.values[k] for k in keys if k in self.values]
+            by_class = self.values.contraindication_rate.get(contra, {})
+            found = [by_class[c] for c in entry.drug_classes if c in by_class]
             if not found:
                 raise KeyError(f"no contraindication_rate.{contra}.<drug class> for any of "
                                f"{entry.drug_classes}")
@@ -185,10 +196,10 @@ class ModelInputs:
     def supportive_reward(self) -> np.ndarray:
         """Discounted (LY, QALY, cost, toxicity) of supportive care until death (terminal)."""
         v = self.values
-        hazard = np.log(2) / v["supportive_care.median_os_months"]
+        hazard = np.log(2) / v.supportive_care.median_os_months
         time = 1.0 / (hazard + self.monthly_discount)
-        return np.array([time / 12, v["utility.supportive_care"] * time / 12,
-                         v["cost.supportive_care_per_month"] * time, 0.0])
+        return np.array([time / 12, v.utility.supportive_care * time / 12,
+                         v.cost.supportive_care_per_month * time, 0.0])
 
     # ---- eligibility -----------------------------------------------------------------------
     def ineligibility(self, regimen: str, state: State) -> str | None:

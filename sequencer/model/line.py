@@ -25,11 +25,11 @@ from types import MappingProxyType
 
 import numpy as np
 
-from sequencer.evidence.catalogue import MECHANISMS
-from sequencer.model.inputs import HER2_DRUG_CLASSES, ModelInputs
+from sequencer.model.inputs import ModelInputs
 from sequencer.model.states import State
+from sequencer.vocabulary import REWARD_PARTS, is_her2_directed
 
-REWARDS = ("ly", "qaly", "cost", "toxicity")
+REWARDS = REWARD_PARTS
 
 
 @dataclass
@@ -48,21 +48,20 @@ class LineOutcome:
 def hidden_belief(inputs: ModelInputs, state: State) -> dict[str, float]:
     """Probability that each alteration is present but not known (and HER2 lost unseen)."""
     v, info = inputs.values, inputs.info
-    s_ngs = v["testing.ngs_sensitivity"] if info.baseline_ngs else 0.0
+    s_ngs = v.testing.ngs_sensitivity if info.baseline_ngs else 0.0
     s_test = inputs.test_sensitivity
     belief: dict[str, float] = {}
-    for m in MECHANISMS:
+    for m, prior in v.baseline_alteration.items():
         if m in state.known:
             continue
-        prior = v[f"baseline_alteration.{m}"]
         p = prior * (1 - s_ngs) / (1 - prior * s_ngs)
-        if state.resistance == "assessed":
-            p = 1 - (1 - p) * (1 - v[f"acquisition.{m}"])
+        if state.progressed_on_her2:
+            p = 1 - (1 - p) * (1 - v.acquisition.mechanisms[m])
             p = p * (1 - s_test) / (1 - p * s_test)
         if p > 0:
             belief[m] = p
-    if state.her2 == "positive" and state.resistance == "assessed":
-        a = v["acquisition.her2_loss"]
+    if state.her2 == "positive" and state.progressed_on_her2:
+        a = v.acquisition.her2_loss
         belief["her2_loss"] = a * (1 - s_test) / (1 - a * s_test)
     return belief
 
@@ -86,7 +85,7 @@ def _configs(inputs: ModelInputs, state: State, regimen: str):
                 factor *= inputs.her2_loss_factor(regimen, state.line) if flag else 1.0
             else:
                 factor *= inputs.mechanism_factor(name, flag)
-        for name in MECHANISMS:  # alterations with no belief (prevalence 0) are absent
+        for name in inputs.values.baseline_alteration:  # no belief (prevalence 0): absent
             if name not in belief and name not in state.known:
                 factor *= inputs.mechanism_factor(name, False)
         configs.append((weight, factor, frozenset(n for n, f in zip(names, flags) if f)))
@@ -100,10 +99,9 @@ def _detections(inputs: ModelInputs, state: State, present: frozenset, belief: d
     present one with the test sensitivity."""
     v, s = inputs.values, inputs.test_sensitivity
     per_mech = []
-    for m in MECHANISMS:
+    for m, acquired in v.acquisition.mechanisms.items():
         if m in state.known:
             continue
-        acquired = v[f"acquisition.{m}"]
         if m in present:
             p_present = 1.0
         elif m in enumerated:
@@ -111,8 +109,8 @@ def _detections(inputs: ModelInputs, state: State, present: frozenset, belief: d
         else:
             p_present = 1 - (1 - belief.get(m, 0.0)) * (1 - acquired)
         per_mech.append((m, p_present * s))
-    loss = v["acquisition.her2_loss"] * s if state.her2 == "positive" else 0.0
-    to_ihc0 = v["acquisition.her2_loss_to_ihc0"]
+    loss = v.acquisition.her2_loss * s if state.her2 == "positive" else 0.0
+    to_ihc0 = v.acquisition.her2_loss_to_ihc0
     her2_outcomes = [(state.her2, 1 - loss)]
     if loss > 0:
         her2_outcomes += [("low", loss * (1 - to_ihc0)), ("negative", loss * to_ihc0)]
@@ -184,7 +182,8 @@ def template_key(inputs: ModelInputs, state: State, regimen: str, cache: dict) -
             c for r in state.received for c in classes[r].drug_classes
         ) & frozenset(classes[regimen].drug_classes)
     creates = frozenset(inputs.catalogue.regimens[regimen].creates)
-    return (regimen, state.line, state.her2, state.cps, state.known, state.resistance, exposure,
+    return (regimen, state.line, state.her2, state.cps, state.known, state.progressed_on_her2,
+            exposure,
             state.contraindications & creates)
 
 
@@ -192,22 +191,22 @@ def line_template(inputs: ModelInputs, state: State, regimen: str) -> _Template:
     v, info, delta = inputs.values, inputs.info, inputs.monthly_discount
     entry = inputs.catalogue.regimens[regimen]
     base_hazard, p_ae = inputs.base_rates(regimen, state)
-    f_death = v["line_end.death_fraction"]
-    q_tox = p_ae * v["line_end.discontinuation_given_grade3_ae"]
+    f_death = v.line_end.death_fraction
+    q_tox = p_ae * v.line_end.discontinuation_given_grade3_ae
     attrition = inputs.attrition(state.line)
-    utility = v["utility.first_line"] if state.line == 1 else v["utility.later_line"]
+    utility = v.utility.on_line(state.line)
     monthly_cost = inputs.monthly_cost(regimen)
-    event = state.resistance == "pending" and bool(HER2_DRUG_CLASSES & set(entry.drug_classes))
+    event = not state.progressed_on_her2 and is_her2_directed(entry)
     last_line = state.line >= inputs.max_lines
     contra = inputs.contraindication_outcomes(regimen, state)
     supportive = inputs.supportive_reward
 
     reward = np.zeros(4)
     reward[3] = p_ae
-    reward[1] -= p_ae * v["utility.grade3_ae_disutility"] * v["utility.grade3_ae_duration_months"] / 12
-    reward[2] += p_ae * v["cost.grade3_ae_episode"]
+    reward[1] -= p_ae * v.utility.grade3_ae_disutility * v.utility.grade3_ae_duration_months / 12
+    reward[2] += p_ae * v.cost.grade3_ae_episode
     if state.line == 1 and info.baseline_ngs:
-        reward[2] += v["cost.ngs_panel"]
+        reward[2] += v.cost.ngs_panel
     moves: dict[tuple, list[float]] = {}
     p_death = p_supportive = months = 0.0
     events = {"death": 0.0, "progression": 0.0, "toxicity": 0.0}
@@ -230,21 +229,21 @@ def line_template(inputs: ModelInputs, state: State, regimen: str) -> _Template:
         for name in ("progression", "toxicity"):
             prob, disc = weight * ends[name] / total, weight * ends[name] / (total + delta)
             if name == "progression" and event and info.rebiopsy:
-                reward[2] += disc * v["cost.rebiopsy"]
+                reward[2] += disc * v.cost.rebiopsy
             p_supportive += prob * leave
             reward += disc * leave * supportive
             if leave > 0:
                 outs.append(("supportive", None, name, ends[name] / total * leave))
             if last_line:
                 continue
-            assessed = "assessed" if event and name == "progression" else state.resistance
+            progressed = (event and name == "progression") or state.progressed_on_her2
             if name == "progression" and event:
                 outcomes = _detections(inputs, state, present, belief, enumerated)
             else:
                 outcomes = [(state.her2, frozenset(), 1.0)]
             for her2, found, p_obs in outcomes:
                 for new_contra, p_contra in contra:
-                    key = (her2, found, new_contra, assessed)
+                    key = (her2, found, new_contra, progressed)
                     if key not in moves:
                         moves[key] = [0.0, 0.0]
                     cell = moves[key]
@@ -269,7 +268,7 @@ def line_outcome(inputs: ModelInputs, state: State, regimen: str,
     if regimen == inputs.supportive_id:
         outcome = cache.get("supportive")
         if outcome is None:
-            hazard = np.log(2) / inputs.values["supportive_care.median_os_months"]
+            hazard = np.log(2) / inputs.values.supportive_care.median_os_months
             outcome = cache["supportive"] = LineOutcome(
                 _read_only(inputs.supportive_reward.copy()), 1.0, 0.0, {},
                 MappingProxyType({"death": 1.0}), 1.0 / hazard)
@@ -287,12 +286,12 @@ def line_outcome(inputs: ModelInputs, state: State, regimen: str,
 
 def next_state(state: State, regimen: str, move: tuple) -> State:
     """The state after ``regimen`` in ``state`` ends with ``move`` = (HER2 observed, alterations
-    found, new contraindications, resistance)."""
-    her2, found, new_contra, resistance = move
+    found, new contraindications, progressed on anti-HER2 therapy)."""
+    her2, found, new_contra, progressed = move
     return state.derive(
         line=state.line + 1, her2=her2, known=state.known | found,
         received=state.received | {regimen},
-        contraindications=state.contraindications | new_contra, resistance=resistance,
+        contraindications=state.contraindications | new_contra, progressed_on_her2=progressed,
     )
 
 
@@ -301,10 +300,10 @@ def line_components(inputs: ModelInputs, state: State, regimen: str,
     """The line of ``regimen`` in ``state`` for patient-level simulation (see ``Component``)."""
     v = inputs.values
     if regimen == inputs.supportive_id:
-        rate = np.log(2) / v["supportive_care.median_os_months"]
+        rate = np.log(2) / v.supportive_care.median_os_months
         death = Component(1.0, rate, (("death", None, "death", 1.0),))
-        return LineComponents((death,), v["utility.supportive_care"],
-                              v["cost.supportive_care_per_month"], 0.0, 0.0, 0.0, 0.0, 0.0)
+        return LineComponents((death,), v.utility.supportive_care,
+                              v.cost.supportive_care_per_month, 0.0, 0.0, 0.0, 0.0, 0.0)
     cache = {} if cache is None else cache
     key = template_key(inputs, state, regimen, cache)
     found = cache.get(("components", key))  # depends on nothing the template does not
@@ -315,15 +314,13 @@ def line_components(inputs: ModelInputs, state: State, regimen: str,
         template = cache[key] = line_template(inputs, state, regimen)
     entry = inputs.catalogue.regimens[regimen]
     _, p_ae = inputs.base_rates(regimen, state)
-    tested = (state.resistance == "pending" and inputs.info.rebiopsy
-              and bool(HER2_DRUG_CLASSES & set(entry.drug_classes)))
+    tested = not state.progressed_on_her2 and inputs.info.rebiopsy and is_her2_directed(entry)
     found = cache[("components", key)] = LineComponents(
-        template.components,
-        v["utility.first_line"] if state.line == 1 else v["utility.later_line"],
-        inputs.monthly_cost(regimen), p_ae, v["cost.grade3_ae_episode"],
-        v["utility.grade3_ae_disutility"] * v["utility.grade3_ae_duration_months"] / 12,
-        v["cost.ngs_panel"] if state.line == 1 and inputs.info.baseline_ngs else 0.0,
-        v["cost.rebiopsy"] if tested else 0.0,
+        template.components, v.utility.on_line(state.line),
+        inputs.monthly_cost(regimen), p_ae, v.cost.grade3_ae_episode,
+        v.utility.grade3_ae_qaly_loss,
+        v.cost.ngs_panel if state.line == 1 and inputs.info.baseline_ngs else 0.0,
+        v.cost.rebiopsy if tested else 0.0,
     )
     return found
 

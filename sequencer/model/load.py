@@ -36,7 +36,7 @@ class ModelSources:
         sensitivity analysis)."""
         values = self.parameters.values(parameters)
         if "discount_rate" not in options:
-            options["discount_rate"] = float(self.parameters.meta["discount_rate_default"])
+            options["discount_rate"] = self.parameters.meta.discount_rate_default
         return ModelInputs.create(
             self.evidence.catalogue, self.posterior.draw(draw), values,
             provenance=self.provenance(), eligibility=self.eligibility, **options,
@@ -73,5 +73,6 @@ def load_sources(
         )
     idata = load_posterior(path, evidence)
     posterior = PosteriorParameters.from_posterior(idata, evidence)
-    parameters = load_parameters(parameters_path or priors_dir / "parameters.yaml")
+    parameters = load_parameters(parameters_path or priors_dir / "parameters.yaml",
+                                 evidence.catalogue.vocabulary, evidence.catalogue)
     return ModelSources(evidence, posterior, parameters, str(path))

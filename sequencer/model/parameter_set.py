@@ -21,8 +21,8 @@ from sequencer.bayes.data import OUTCOMES, build_model_data
 from sequencer.bayes.predict import PosteriorArrays, expit, linear_predictor
 from sequencer.errors import NotInformedError
 from sequencer.evidence.load import EvidenceBase
+from sequencer.vocabulary import EVIDENCE_LINES, LINES, evidence_line
 
-LINES: tuple[int, ...] = (1, 2, 3)
 POPULATIONS: tuple[tuple[str, str], ...] = (
     ("positive", "all"),
     ("positive", ">=1"),
@@ -40,16 +40,16 @@ def informed_cells(
     borrowing rule covers, and the rule text of each borrowed (regimen, line)."""
     data = build_model_data(evidence, median_event_fraction)
     cells = data.informed_cells()
-    mask = np.zeros((len(regimens), len(LINES), len(OUTCOMES)), dtype=bool)
+    mask = np.zeros((len(regimens), len(EVIDENCE_LINES), len(OUTCOMES)), dtype=bool)
     for i, regimen in enumerate(regimens):
-        for j, line in enumerate(LINES):
+        for j, line in enumerate(EVIDENCE_LINES):
             for o, outcome in enumerate(OUTCOMES):
                 mask[i, j, o] = (regimen, line, outcome) in cells
     borrowed: dict[tuple[str, int], str] = {}
     for i, regimen in enumerate(regimens):
         for rule in evidence.catalogue.regimens[regimen].borrowing:
-            source = mask[i, LINES.index(rule.from_line)]
-            target = LINES.index(rule.to_line)
+            source = mask[i, EVIDENCE_LINES.index(rule.from_line)]
+            target = EVIDENCE_LINES.index(rule.to_line)
             if source.any() and not mask[i, target].any():
                 mask[i, target] = source
                 borrowed[(regimen, rule.to_line)] = (
@@ -85,10 +85,10 @@ class PosteriorParameters(_ParameterArrays):
     def from_posterior(cls, idata: az.InferenceData, evidence: EvidenceBase) -> PosteriorParameters:
         post = PosteriorArrays.from_idata(idata)
         regimens = post.regimens
-        shape = (post.n_draws, len(regimens), len(LINES), len(POPULATIONS))
+        shape = (post.n_draws, len(regimens), len(EVIDENCE_LINES), len(POPULATIONS))
         eta = np.empty((*shape, len(OUTCOMES)))
         for i, regimen in enumerate(regimens):
-            for j, line in enumerate(LINES):
+            for j, line in enumerate(EVIDENCE_LINES):
                 for k, (her2, cps) in enumerate(POPULATIONS):
                     eta[:, i, j, k] = linear_predictor(
                         post, evidence.catalogue, regimen, line, cps=cps, her2=her2
@@ -156,10 +156,11 @@ class ParameterSet(_ParameterArrays):
                 f"evidence: {', '.join(self.regimens)}"
             )
         if line not in LINES:
-            raise ValueError(f"line must be one of {LINES} (3 = third or later), got {line}")
+            raise ValueError(f"line must be one of {list(LINES)}, got {line}")
+        line = evidence_line(line)  # third or later lines share the third line's estimates
         if (her2, cps) not in POPULATIONS:
             raise ValueError(f"population (her2, cps) must be one of {POPULATIONS}, got {(her2, cps)}")
-        i, j = self.regimens.index(regimen), LINES.index(line)
+        i, j = self.regimens.index(regimen), EVIDENCE_LINES.index(line)
         if not self.informed[i, j, _QUANTITIES.index(quantity)]:
             raise NotInformedError(
                 f"{quantity} of regimen '{regimen}' at line {line} is not informed by any trial "

@@ -1,9 +1,11 @@
 """priors/parameters.yaml: the decision model's parameters beyond the trials.
 
 Every leaf is a distribution with a source. ``load_parameters`` validates each distribution, its
-arguments and its support against the parameter's domain, and checks that the file has every
-parameter the model reads (and nothing it does not know). ``ModelParameters.values("mean")``
-gives the expected value of each parameter; ``values(rng)`` one joint draw.
+arguments and its support against the parameter's domain, and checks once that the file has
+every parameter the model reads for the vocabulary (``parameter_values.required_keys``) and
+nothing it does not know, naming the file and the key. ``ModelParameters.values("mean")`` gives
+the expected value of each parameter as a typed ``ParameterValues``; ``values(rng)`` one joint
+draw.
 """
 
 from __future__ import annotations
@@ -11,13 +13,24 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from sequencer.errors import SequencerError
+from sequencer.model.parameter_values import (
+    REGIMEN_FIELDS,
+    ParameterValues,
+    field_names,
+    key_problem,
+    required_keys,
+)
+from sequencer.vocabulary import Vocabulary, default_vocabulary
+
+if TYPE_CHECKING:  # pragma: no cover
+    from sequencer.evidence.catalogue import Catalogue
 
 DEFAULT_PARAMETERS = Path(__file__).resolve().parents[2] / "priors" / "parameters.yaml"
 Domain = Literal["probability", "positive", "utility"]
@@ -159,44 +172,29 @@ class Fixed(_Dist):
 Distribution = Annotated[Beta | Uniform | LogNormal | Gamma | Fixed, Field(discriminator="dist")]
 _ADAPTER = TypeAdapter(Distribution)
 
-#: every parameter the decision model reads, as dotted paths (``*`` = one per listed key)
-REQUIRED: tuple[str, ...] = (
-    "prevalence.cps_ge1", "prevalence.cps_ge10_given_ge1", "prevalence.msi_high",
-    *(f"baseline_alteration.{m}" for m in ("pi3k", "met_amp", "fgfr2_amp", "erbb2_mut")),
-    *(f"acquisition.{m}" for m in ("her2_loss", "her2_loss_to_ihc0", "pi3k", "met_amp",
-                                    "fgfr2_amp", "erbb2_mut")),
-    *(f"mechanism_modifier.{m}" for m in ("her2_loss", "pi3k", "met_amp", "fgfr2_amp", "erbb2_mut")),
-    "line_end.death_fraction", "line_end.discontinuation_given_grade3_ae",
-    "attrition.after_line_1", "attrition.after_line_2", "attrition.after_line_3",
-    "supportive_care.median_os_months",
-    "testing.ngs_sensitivity", "testing.her2_heterogeneity", "testing.biopsy_miss_if_heterogeneous",
-    "testing.ctdna_sensitivity", "testing.ctdna_attrition_relative_risk",
-    "utility.first_line", "utility.later_line", "utility.supportive_care",
-    "utility.grade3_ae_disutility", "utility.grade3_ae_duration_months",
-    "cost.administration_per_attendance", "cost.grade3_ae_episode", "cost.supportive_care_per_month",
-    "cost.ngs_panel", "cost.rebiopsy", "cost.ctdna_per_month",
-)
-#: groups whose keys are open (regimen ids, drug classes); their contents are checked by the model
-OPEN_GROUPS = ("prior_exposure_modifier", "contraindication_rate", "regimen_cost",
-               "grade3_ae_fallback", "investigational")
-
-
 @dataclass(frozen=True)
 class ModelParameters:
     """Validated parameter file: dotted path -> distribution, plus the file's meta block."""
 
     distributions: dict[str, _Dist]
-    meta: dict
+    meta: ParameterMeta
     path: str
     sha256: str
+    vocabulary: Vocabulary
 
-    def values(self, how: Literal["mean"] | np.random.Generator = "mean") -> dict[str, float]:
-        """Expected value of every parameter (``"mean"``) or one draw from a ``Generator``."""
+    def flat_values(self, how: Literal["mean"] | np.random.Generator = "mean"
+                    ) -> dict[str, float]:
+        """Expected value of every parameter (``"mean"``) or one joint draw from a
+        ``Generator`` (one sample per parameter, in file order), by dotted key."""
         if isinstance(how, str):
             if how != "mean":
                 raise ValueError(f"how must be 'mean' or a numpy Generator, got {how!r}")
             return {key: float(d.mean()) for key, d in self.distributions.items()}
         return {key: d.sample(how) for key, d in self.distributions.items()}
+
+    def values(self, how: Literal["mean"] | np.random.Generator = "mean") -> ParameterValues:
+        """``flat_values(how)`` as the typed object the decision model reads."""
+        return ParameterValues.from_flat(self.flat_values(how), self.vocabulary)
 
     def source(self, key: str) -> str:
         return self.distributions[key].source
@@ -225,8 +223,22 @@ def _leaves(node, prefix: str, out: dict, path: Path) -> None:
         _leaves(child, f"{prefix}.{key}" if prefix else str(key), out, path)
 
 
-def load_parameters(path: str | Path = DEFAULT_PARAMETERS) -> ModelParameters:
-    """Read and validate a parameter file; errors name the file, the parameter and the field."""
+class ParameterMeta(BaseModel):
+    """The file's ``meta`` block: currency, perspective and the analysis defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    currency: str
+    perspective: str = ""
+    discount_rate_default: float = Field(ge=0, le=0.2)
+    willingness_to_pay_default: float = Field(ge=0)
+
+
+def load_parameters(path: str | Path = DEFAULT_PARAMETERS, vocabulary: Vocabulary | None = None,
+                    catalogue: Catalogue | None = None) -> ModelParameters:
+    """Read and validate a parameter file for ``vocabulary`` (default: the packaged one); with
+    ``catalogue``, regimen ids and drug classes of the open groups are checked against it too.
+    Errors name the file, the parameter and the field."""
+    vocabulary = vocabulary or default_vocabulary()
     path = Path(path)
     if not path.exists():
         raise ParameterError(f"{path}: parameter file not found")
@@ -237,23 +249,43 @@ def load_parameters(path: str | Path = DEFAULT_PARAMETERS) -> ModelParameters:
         raise ParameterError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("meta"), dict):
         raise ParameterError(f"{path}: must be a mapping with a 'meta' block")
-    meta = raw.pop("meta")
-    for key in ("currency", "discount_rate_default", "willingness_to_pay_default"):
-        if key not in meta:
-            raise ParameterError(f"{path}: meta.{key} is missing")
+    try:
+        meta = ParameterMeta.model_validate(raw.pop("meta"))
+    except ValidationError as exc:
+        problems = "; ".join(f"meta.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                             for e in exc.errors())
+        raise ParameterError(f"{path}: {problems}") from None
     distributions: dict[str, _Dist] = {}
     _leaves(raw, "", distributions, path)
-    missing = [key for key in REQUIRED if key not in distributions]
+    missing = [key for key in required_keys(vocabulary) if key not in distributions]
     if missing:
         raise ParameterError(f"{path}: missing parameters: {', '.join(missing)}")
-    known_groups = {key.split(".")[0] for key in REQUIRED} | set(OPEN_GROUPS)
-    unknown = sorted(
-        key for key in distributions
-        if key not in REQUIRED and key.split(".")[0] not in OPEN_GROUPS
-    )
-    if unknown:
-        raise ParameterError(
-            f"{path}: unknown parameters: {', '.join(unknown)}; groups: {sorted(known_groups)}"
-        )
-    return ModelParameters(distributions, meta, str(path), hashlib.sha256(text).hexdigest())
+    regimens = drug_classes = None
+    if catalogue is not None:
+        regimens = list(catalogue.regimens)
+        drug_classes = {c for r in catalogue.regimens.values() for c in r.drug_classes}
+    problems = [f"'{key}': {why}" for key in distributions
+                if (why := key_problem(key, vocabulary, regimens, drug_classes)) is not None]
+    problems += _incomplete(distributions)
+    if problems:
+        raise ParameterError(f"{path}: " + "; ".join(problems))
+    return ModelParameters(distributions, meta, str(path), hashlib.sha256(text).hexdigest(),
+                           vocabulary)
+
+
+def _incomplete(distributions: dict[str, _Dist]) -> list[str]:
+    """Regimens of ``regimen_cost`` or ``investigational`` missing one of their fields."""
+    out = []
+    for group, kind in REGIMEN_FIELDS.items():
+        found: dict[str, set[str]] = {}
+        for key in distributions:
+            parts = key.split(".")
+            if parts[0] == group and len(parts) == 3:
+                found.setdefault(parts[1], set()).add(parts[2])
+        for regimen, names in found.items():
+            for name in field_names(kind):
+                if name not in names:
+                    out.append(f"'{group}.{regimen}.{name}': missing (every {group} entry has "
+                               f"{field_names(kind)})")
+    return out
 

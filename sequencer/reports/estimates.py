@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sequencer.bayes.data import NON_HER2_CLASSES, PD1_DRUG_CLASS
 from sequencer.evidence.load import EvidenceBase
-from sequencer.model.parameter_set import LINES, POPULATIONS, PosteriorParameters
+from sequencer.model.parameter_set import POPULATIONS, PosteriorParameters
+from sequencer.vocabulary import EVIDENCE_LINES, PD1_DRUG_CLASS, is_her2_directed
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,9 @@ def estimate_rows(params: PosteriorParameters, evidence: EvidenceBase) -> list[E
         pops = [("positive", "all")]
         if PD1_DRUG_CLASS in entry.drug_classes:
             pops.append(("positive", ">=1"))
-        if regimen in low_regimens and entry.effect_class not in NON_HER2_CLASSES:
+        if regimen in low_regimens and is_her2_directed(entry):
             pops.append(("low", "all"))
-        for j, line in enumerate(LINES):
+        for j, line in enumerate(EVIDENCE_LINES):
             if not params.informed[i, j].any():
                 continue
             for pop in pops:

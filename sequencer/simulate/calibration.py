@@ -19,15 +19,16 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from sequencer.evidence.catalogue import CPS_BANDS
 from sequencer.model.build import build_model
 from sequencer.model.load import ModelSources
+from sequencer.model.parameter_values import ParameterValues
 from sequencer.model.states import InformationStrategy, State, profiles
 from sequencer.simulate.engine import simulate
 from sequencer.simulate.study import StudySpec, draw_inputs
 from sequencer.simulate.tables import policy_tables
 from sequencer.solve.strategies import DEFAULT_POLICIES, StrategyError, strategy_choice
 from sequencer.solve.strategies import strategy_from_dict as _strategy
+from sequencer.vocabulary import CPS_BANDS, ids
 
 CALIBRATION_FILE = DEFAULT_POLICIES / "calibration.yaml"
 MODEL_PATIENTS = 5_000
@@ -80,21 +81,22 @@ def load_calibration(sources: ModelSources, path: Path = CALIBRATION_FILE) -> li
 
 def _start(start: dict, where: str) -> dict:
     line = start.get("line", 1)
-    bands = list(CPS_BANDS) if start.get("cps", "all") == "all" else list(start["cps"])
-    bad = [b for b in bands if b not in CPS_BANDS]
+    bands = ids(CPS_BANDS) if start.get("cps", "all") == "all" else list(start["cps"])
+    bad = [b for b in bands if b not in ids(CPS_BANDS)]
     if line not in (1, 2) or bad:
         raise StrategyError(f"{where}: start: line must be 1 or 2 and cps 'all' or among "
-                            f"{list(CPS_BANDS)} (got line {line}, cps {start.get('cps')})")
+                            f"{ids(CPS_BANDS)} (got line {line}, cps {start.get('cps')})")
     return {"line": line, "cps": bands, "received": frozenset(start.get("received", [])),
-            "resistance": start.get("resistance", "pending")}
+            "progressed_on_her2": bool(start.get("progressed_on_her2", False))}
 
 
-def arm_roots(arm: CalibrationArm, values: dict) -> dict[State, float]:
+def arm_roots(arm: CalibrationArm, values: ParameterValues) -> dict[State, float]:
     """Enrolled states weighted by the profile prevalences within the trial's PD-L1 bands."""
     chosen = [p for p in profiles(values) if p.cps in arm.start["cps"]]
     total = sum(p.prevalence for p in chosen)
     return {State(line=arm.start["line"], cps=p.cps, msi_high=p.msi_high,
-                  received=arm.start["received"], resistance=arm.start["resistance"]):
+                  received=arm.start["received"],
+                  progressed_on_her2=arm.start["progressed_on_her2"]):
             p.prevalence / total for p in chosen}
 
 

@@ -6,8 +6,9 @@ Columns (header names, case-insensitive; others are ignored):
   ``>=10``); required, one of the two;
 - ``msi_high``: ``true``/``false`` (also ``yes``/``no``, ``1``/``0``, ``MSI-H``/``MSS``);
   optional, default false;
-- ``known_alterations``: alterations found at diagnosis, separated by ``;`` among
-  ``met_amp``, ``fgfr2_amp``, ``pi3k``, ``erbb2_mut``; optional;
+- ``known_alterations``: alterations found at diagnosis, separated by ``;``, among the
+  vocabulary's mechanisms (``priors/vocabulary.yaml``: ``met_amp``, ``fgfr2_amp``, ``pi3k``,
+  ``erbb2_mut``); optional;
 - ``her2_status``: optional; the decision model's cohort is HER2-positive, so any other value is
   refused.
 
@@ -19,8 +20,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from sequencer.evidence.catalogue import CPS_BANDS, MECHANISMS
 from sequencer.model.states import State
+from sequencer.vocabulary import CPS_BANDS, Vocabulary, cps_band, default_vocabulary, ids
 
 _TRUE = {"true", "yes", "1", "msi-h", "msi_high", "y"}
 _FALSE = {"false", "no", "0", "mss", "msi-l", "n", ""}
@@ -30,13 +31,11 @@ class CohortFileError(ValueError):
     """The cohort CSV has bad rows; the message lists each row and column."""
 
 
-def cps_band(value: float) -> str:
-    return "<1" if value < 1 else ("1-9" if value < 10 else ">=10")
-
-
-def read_cohort(path: str | Path) -> list[State]:
-    """First-line states of the patients in ``path``, in file order."""
+def read_cohort(path: str | Path, vocabulary: Vocabulary | None = None) -> list[State]:
+    """First-line states of the patients in ``path``, in file order (alterations checked
+    against ``vocabulary``, by default the packaged one)."""
     path = Path(path)
+    mechanisms = (vocabulary or default_vocabulary()).mechanism_ids
     if not path.is_file():
         raise CohortFileError(f"cohort: {path} is not a file")
     with path.open(newline="") as fh:
@@ -48,7 +47,7 @@ def read_cohort(path: str | Path) -> list[State]:
         states, problems = [], []
         for row_no, raw in enumerate(reader, start=2):
             row = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k}
-            state, errors = _state(row)
+            state, errors = _state(row, mechanisms)
             problems += [f"row {row_no}, column {e}" for e in errors]
             states.append(state)
     if problems:
@@ -60,7 +59,7 @@ def read_cohort(path: str | Path) -> list[State]:
     return states
 
 
-def _state(row: dict) -> tuple[State | None, list[str]]:
+def _state(row: dict, mechanisms: tuple[str, ...]) -> tuple[State | None, list[str]]:
     errors = []
     band = None
     if row.get("pdl1_cps", ""):
@@ -73,8 +72,8 @@ def _state(row: dict) -> tuple[State | None, list[str]]:
             errors.append(f"pdl1_cps: {row['pdl1_cps']!r} is not a number >= 0")
     elif row.get("cps_band", ""):
         band = row["cps_band"].replace(" ", "")
-        if band not in CPS_BANDS:
-            errors.append(f"cps_band: {row['cps_band']!r} is not one of {list(CPS_BANDS)}")
+        if band not in ids(CPS_BANDS):
+            errors.append(f"cps_band: {row['cps_band']!r} is not one of {ids(CPS_BANDS)}")
     else:
         errors.append("pdl1_cps: empty (give the CPS or a cps_band)")
     msi = row.get("msi_high", "").lower()
@@ -82,9 +81,9 @@ def _state(row: dict) -> tuple[State | None, list[str]]:
         errors.append(f"msi_high: {row['msi_high']!r} is not true/false")
     known = [a.strip() for a in row.get("known_alterations", "").replace(",", ";").split(";")
              if a.strip()]
-    bad = [a for a in known if a not in MECHANISMS]
+    bad = [a for a in known if a not in mechanisms]
     if bad:
-        errors.append(f"known_alterations: {bad} not among {list(MECHANISMS)}")
+        errors.append(f"known_alterations: {bad} not among {list(mechanisms)}")
     her2 = row.get("her2_status", "positive").lower() or "positive"
     if her2 not in ("positive", "her2+", "her2-positive"):
         errors.append(f"her2_status: {row['her2_status']!r}; the cohort model is HER2-positive")

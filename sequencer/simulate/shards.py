@@ -51,7 +51,7 @@ def run_draw(sources: ModelSources, spec: StudySpec, draw: int, chunks: list[tup
     """Simulate the pending ``chunks`` [(chunk, patients)] of ``draw``; returns patients done."""
     inputs = draw_inputs(sources, spec, draw)
     model = build_model(inputs, study_roots(spec, inputs))
-    given = read_cohort(spec.cohort) if spec.cohort else None
+    given = read_cohort(spec.cohort, inputs.vocabulary) if spec.cohort else None
     shared: dict = {}
     tables = {name: policy_tables(model, choice, name, shared)
               for name, choice in strategy_choices(model, spec, plan).items()}

@@ -132,7 +132,7 @@ def draw_parameters(sources: ModelSources, spec: StudySpec) -> tuple[list[str], 
     """Every study draw's inputs as ``draw_inputs`` uses them, (draw, parameter), for EVPPI:
     the parameter file's values, then the posterior's log hazards and AE log-odds per cell."""
     names = list(sources.parameters.distributions)
-    rows = np.array([list(sources.parameters.values(_parameter_rng(spec, d)).values())
+    rows = np.array([list(sources.parameters.flat_values(_parameter_rng(spec, d)).values())
                      for d in range(spec.draws)])
     # the trial-level posterior: log hazards and AE logits of every informed cell
     post = sources.posterior
@@ -155,7 +155,7 @@ def study_roots(spec: StudySpec, inputs: ModelInputs) -> dict:
     """First-line states and their weights: the given cohort's, or the prevalences'."""
     if spec.cohort is None:
         return cohort_roots(inputs)
-    states = read_cohort(spec.cohort)
+    states = read_cohort(spec.cohort, inputs.vocabulary)
     roots: dict = {}
     for state in states:
         roots[state] = roots.get(state, 0.0) + 1.0 / len(states)

@@ -150,8 +150,8 @@ def _flatten(model, name, regimen, supportive, consts, trees) -> PolicyTables:
         out_event=np.array(out_event, dtype=np.int64),
         out_target=np.array(out_target, dtype=np.int64), initial_cum=initial / initial[-1],
         supportive_regimen=model.regimens.index(model.inputs.supportive_id),
-        supportive_rate=float(np.log(2) / v["supportive_care.median_os_months"]),
-        supportive_utility=float(v["utility.supportive_care"]),
-        supportive_cost=float(v["cost.supportive_care_per_month"]),
+        supportive_rate=float(np.log(2) / v.supportive_care.median_os_months),
+        supportive_utility=float(v.utility.supportive_care),
+        supportive_cost=float(v.cost.supportive_care_per_month),
         monthly_discount=float(model.inputs.monthly_discount),
     )

@@ -14,6 +14,7 @@ from sequencer.model.line import line_outcome
 from sequencer.model.states import State
 from sequencer.solve.backward import Sweep, sweep
 from sequencer.solve.objective import Objective
+from sequencer.vocabulary import EVIDENCE_LINES, REWARD_PARTS, evidence_line
 
 
 @dataclass(frozen=True)
@@ -38,13 +39,13 @@ def _sources(inputs: ModelInputs, regimen: str, line: int) -> str:
         return (f"assumption: investigational.{regimen} (priors/parameters.yaml), relative to "
                 f"paclitaxel ({', '.join(inputs.catalogue.regimens['paclitaxel'].informed_by)})")
     text = ", ".join(entry.informed_by)
-    borrowed = inputs.parameters.borrowed.get((regimen, min(line, 3)))
+    borrowed = inputs.parameters.borrowed.get((regimen, evidence_line(line)))
     if borrowed:
         text += f" (borrowed: {borrowed})"
-    if f"grade3_ae_fallback.{regimen}" in inputs.values:
+    if regimen in inputs.values.grade3_ae_fallback:
         ps = inputs.parameters
         i = ps.regimens.index(regimen)
-        if not ps.informed[i, min(line, 3) - 1, 3]:
+        if not ps.informed[i, EVIDENCE_LINES.index(evidence_line(line)), 3]:
             text += f"; grade>=3 AE from parameters grade3_ae_fallback.{regimen}"
     return text
 
@@ -79,7 +80,7 @@ def explain_state(inputs: ModelInputs, state: State, objective: Objective,
         outcome = line_outcome(inputs, state, regimen, cache)
         rows.append(ExplainRow(
             regimen, True, "", float(solved.q[p]),
-            dict(zip(("ly", "qaly", "cost", "toxicity"), parts.tolist())),
+            dict(zip(REWARD_PARTS, parts.tolist())),
             outcome.months, dict(outcome.p_events), level, _sources(inputs, regimen, state.line),
             best=bool(p == best_pair),
         ))

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
-OBJECTIVES = ("ly", "qaly", "nmb")
+from sequencer.vocabulary import (
+    BUDGET_PARTS,
+    OBJECTIVE_KINDS,
+    REWARD_PARTS,
+    ObjectiveId,
+    VocabularyError,
+    ids,
+    objective_kind,
+)
+
+OBJECTIVES = tuple(ids(OBJECTIVE_KINDS))
 
 
 class ObjectiveError(ValueError):
@@ -16,32 +25,33 @@ class ObjectiveError(ValueError):
 
 @dataclass(frozen=True)
 class Objective:
-    """``ly`` and ``qaly`` maximise discounted life-years or QALYs; ``nmb`` maximises
-    ``wtp x QALY - cost`` (net monetary benefit, Stinnett and Mullahy 1998)."""
+    """An objective kind of the vocabulary (``vocabulary.OBJECTIVE_KINDS``: ``ly`` and ``qaly``
+    maximise discounted life-years or QALYs; ``nmb`` maximises ``wtp x QALY - cost``, net
+    monetary benefit, Stinnett and Mullahy 1998) at a willingness to pay per QALY."""
 
-    kind: Literal["ly", "qaly", "nmb"] = "qaly"
+    kind: ObjectiveId = "qaly"
     willingness_to_pay: float = 30000.0
 
     def __post_init__(self) -> None:
-        if self.kind not in OBJECTIVES:
-            raise ObjectiveError(f"objective: {self.kind!r} is not one of {list(OBJECTIVES)}")
+        try:
+            objective_kind(self.kind)
+        except VocabularyError as exc:
+            raise ObjectiveError(str(exc)) from None
         if not self.willingness_to_pay >= 0:
             raise ObjectiveError(
                 f"willingness_to_pay: {self.willingness_to_pay} must be >= 0 (currency per QALY)"
             )
 
+    @property
+    def uses_wtp(self) -> bool:
+        return objective_kind(self.kind).uses_wtp
+
     def weights(self) -> np.ndarray:
-        """Weights over the reward parts (LY, QALY, cost, toxicity)."""
-        if self.kind == "ly":
-            return np.array([1.0, 0.0, 0.0, 0.0])
-        if self.kind == "qaly":
-            return np.array([0.0, 1.0, 0.0, 0.0])
-        return np.array([0.0, self.willingness_to_pay, -1.0, 0.0])
+        """Weights over the reward parts (``vocabulary.REWARD_PARTS``)."""
+        return objective_kind(self.kind).weight_vector(self.willingness_to_pay)
 
     def label(self) -> str:
-        if self.kind == "nmb":
-            return f"net monetary benefit at {self.willingness_to_pay:,.0f} per QALY"
-        return {"ly": "discounted life-years", "qaly": "discounted QALYs"}[self.kind]
+        return objective_kind(self.kind).summary.format(wtp=f"{self.willingness_to_pay:,.0f}")
 
 
 @dataclass(frozen=True)
@@ -52,19 +62,15 @@ class Budget:
     cost: float | None = None
 
     def __post_init__(self) -> None:
-        for name in ("toxicity", "cost"):
+        for name in BUDGET_PARTS:
             value = getattr(self, name)
             if value is not None and not value >= 0:
                 raise ObjectiveError(f"budget {name}: {value} must be >= 0")
 
     def constraints(self) -> list[tuple[str, int, float]]:
         """[(name, reward column, limit)] for the budgets that are set."""
-        out = []
-        if self.toxicity is not None:
-            out.append(("toxicity", 3, float(self.toxicity)))
-        if self.cost is not None:
-            out.append(("cost", 2, float(self.cost)))
-        return out
+        return [(name, REWARD_PARTS.index(name), float(getattr(self, name)))
+                for name in BUDGET_PARTS if getattr(self, name) is not None]
 
     @property
     def empty(self) -> bool:

@@ -18,8 +18,9 @@ from sequencer.model.build import DecisionModel
 from sequencer.model.states import State
 from sequencer.solve.backward import Sweep
 from sequencer.solve.objective import Objective
+from sequencer.vocabulary import REWARD_PARTS
 
-PART_NAMES = ("ly", "qaly", "cost", "toxicity")
+PART_NAMES = REWARD_PARTS
 
 
 @dataclass(frozen=True)

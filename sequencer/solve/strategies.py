@@ -16,12 +16,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sequencer.errors import SequencerError
-from sequencer.evidence.catalogue import CPS_BANDS, HER2_STATUSES, CpsBand, Her2Status
 from sequencer.model.build import DecisionModel
 from sequencer.model.states import State
 from sequencer.solve.backward import sweep
 from sequencer.solve.objective import Budget, Objective
 from sequencer.solve.policy import Policy
+from sequencer.vocabulary import CPS_BANDS, HER2_STATUSES, LINES, CpsBand, Her2Status, ids
 
 DEFAULT_POLICIES = Path(__file__).resolve().parents[2] / "policies"
 
@@ -32,8 +32,8 @@ class StrategyError(SequencerError):
 
 class When(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    cps: list[CpsBand] = list(CPS_BANDS)
-    her2: list[Her2Status] = list(HER2_STATUSES)
+    cps: list[CpsBand] = ids(CPS_BANDS)
+    her2: list[Her2Status] = ids(HER2_STATUSES)
 
     def matches(self, state: State) -> bool:
         return state.cps in self.cps and state.her2 in self.her2
@@ -47,7 +47,7 @@ class Option(BaseModel):
 
 class Step(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    line: int = Field(ge=1, le=4)
+    line: int = Field(ge=LINES[0], le=LINES[-1])
     options: list[Option] = Field(min_length=1)
 
 

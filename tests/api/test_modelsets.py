@@ -29,7 +29,7 @@ def _option_set(sources, draws=3, **options):
 def test_models_built_like_the_means_equal_models_built_from_scratch(sources, options):
     opts = _option_set(sources, **options)
     for roots in (cohort_roots(opts.mean), {State(line=2, cps="1-9", received=frozenset(
-            {"trastuzumab_fp_platinum"}), resistance="assessed"): 1.0}):
+            {"trastuzumab_fp_platinum"}), progressed_on_her2=True): 1.0}):
         like = build_model(opts.mean, roots, cache=opts.caches[0])
         for k, inputs in enumerate(opts.draws):
             shared = build_like(like, inputs, opts.caches[k + 1])

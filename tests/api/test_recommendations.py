@@ -6,24 +6,31 @@ from __future__ import annotations
 
 import json
 import logging
-import typing
 
 import numpy as np
 import pytest
 
-from sequencer.api.recommend import her2_status, linear_quantiles, median_months
-from sequencer.api.routes.recommendations import Contraindication, Mechanism
-from sequencer.evidence.catalogue import CONTRAINDICATIONS, MECHANISMS
+from sequencer.api.recommend import linear_quantiles, median_months
 from sequencer.model.states import State
 from sequencer.solve.explain import explain_state
 from sequencer.solve.objective import Objective
+from sequencer.vocabulary import her2_status
 
 CPS10 = {"her2_ihc": "3+", "pdl1_cps": 15, "current_line": 1, "ecog": 1}
 
 
-def test_schema_vocabularies_match_the_model():
-    assert set(typing.get_args(Mechanism)) == set(MECHANISMS)
-    assert set(typing.get_args(Contraindication)) == set(CONTRAINDICATIONS)
+def test_request_schema_lists_the_vocabulary_files_terms(client):
+    """The OpenAPI enums of the request are the ids in priors/vocabulary.yaml, read here with
+    PyYAML (the file the model loads), not from the code under test."""
+    import yaml
+
+    from sequencer.evidence.load import DEFAULT_PRIORS_DIR
+
+    terms = yaml.safe_load((DEFAULT_PRIORS_DIR / "vocabulary.yaml").read_text())
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert schemas["Alteration"]["properties"]["name"]["enum"] == list(terms["mechanisms"])
+    contra = schemas["RecommendationRequest"]["properties"]["contraindications"]
+    assert contra["items"]["enum"] == list(terms["contraindications"])
 
 
 @pytest.mark.parametrize(("ihc", "ish", "status"), [

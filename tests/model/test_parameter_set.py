@@ -8,7 +8,7 @@ import pytest
 from sequencer.errors import NotInformedError
 from sequencer.evidence.catalogue import Borrowing
 from sequencer.evidence.load import EvidenceBase
-from sequencer.model.parameter_set import LINES, PosteriorParameters
+from sequencer.model.parameter_set import PosteriorParameters
 
 
 @pytest.fixture(scope="module")
@@ -78,4 +78,5 @@ def test_provenance_names_model_and_trials(params):
     assert len(params.provenance["evidence_sha256"]) == 64
     assert params.provenance["likelihood"] == "exponential"
     assert "DESTINY-Gastric04" in params.draw("mean").trials_for("trastuzumab_deruxtecan")
-    assert params.informed.shape == (len(params.regimens), len(LINES), 4)
+    # three evidence lines (first, second, third or later) by four outcomes (DESIGN.md 2)
+    assert params.informed.shape == (len(params.regimens), 3, 4)

@@ -37,7 +37,7 @@ def test_face_validity_cps10_and_cps_below_1(standard_inputs, objective):
     policy = Policy.from_sweep(model, objective, solve_backward(model, objective.weights()))
     assert policy.regimen(root) == "pembrolizumab_trastuzumab_chemo"
     second = State(line=2, cps=">=10", received=frozenset({"pembrolizumab_trastuzumab_chemo"}),
-                   resistance="assessed")
+                   progressed_on_her2=True)
     assert policy.regimen(second) == "trastuzumab_deruxtecan"
     low = build_model(standard_inputs, {State(line=1, cps="<1"): 1.0})
     low_policy = Policy.from_sweep(low, objective, solve_backward(low, objective.weights()))
@@ -80,10 +80,10 @@ def test_one_line_rewards_match_the_closed_form(standard_inputs):
     model = build_model(inputs, {state: 1.0})
     v = inputs.values
     lp, p_ae = inputs.base_rates("irinotecan_or_paclitaxel", state)
-    q = p_ae * v["line_end.discontinuation_given_grade3_ae"]
+    q = p_ae * v.line_end.discontinuation_given_grade3_ae
     total, delta = lp / (1 - q), inputs.monthly_discount
     months = 1 / (total + delta)
-    alive = (total - v["line_end.death_fraction"] * lp) / (total + delta)
+    alive = (total - v.line_end.death_fraction * lp) / (total + delta)
     ly = months / 12 + alive * inputs.supportive_reward[0]
     pair = next(p for p in model.pairs(0)
             if model.regimens[model.pair_regimen[p]] == "irinotecan_or_paclitaxel")

@@ -154,8 +154,8 @@ def test_infeasible_budget_names_the_least_achievable_value(standard_model):
     # supportive care from diagnosis is the cheapest policy: its discounted cost, computed here
     # by hand from the parameters, is the least achievable cost (closed form)
     inputs = standard_model.inputs
-    hazard = np.log(2) / inputs.values["supportive_care.median_os_months"]
-    expected = inputs.values["cost.supportive_care_per_month"] / (hazard + inputs.monthly_discount)
+    hazard = np.log(2) / inputs.values.supportive_care.median_os_months
+    expected = inputs.values.cost.supportive_care_per_month / (hazard + inputs.monthly_discount)
     least = least_use(standard_model, 2)
     assert least == pytest.approx(expected, rel=1e-12)
     with pytest.raises(BudgetInfeasibleError, match=f"least achievable expected discounted cost per patient is {least:.6g}"):

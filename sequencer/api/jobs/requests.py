@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from sequencer.simulate.study import StudySpec
 from sequencer.simulate.trial import TrialSpec
+from sequencer.vocabulary import INFORMATION_TESTS, ObjectiveId, ids
 
 
 class CohortStudyRequest(BaseModel):
@@ -17,7 +16,7 @@ class CohortStudyRequest(BaseModel):
     patients: int = Field(10_000, ge=1, le=100_000)
     seed: int = Field(2026, ge=0, le=2**32 - 1)
     chunk: int = Field(10_000, ge=100, le=100_000)
-    objective: Literal["ly", "qaly", "nmb"] = "qaly"
+    objective: ObjectiveId = "qaly"
     wtp: float = Field(30_000.0, ge=0, le=1e7)
     baseline_ngs: bool = False
     ctdna: bool = False
@@ -26,7 +25,7 @@ class CohortStudyRequest(BaseModel):
     reference: str | None = None
 
     def spec(self) -> StudySpec:
-        info = ",".join(n for n in ("baseline_ngs", "ctdna", "rebiopsy") if getattr(self, n))
+        info = ",".join(n for n in ids(INFORMATION_TESTS) if getattr(self, n))
         return StudySpec(tuple(self.strategies), self.draws, self.patients, self.seed,
                          self.chunk, self.objective, self.wtp, info or "none",
                          self.investigational, histories=1000)

@@ -11,14 +11,13 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import Literal
 
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sequencer.api.deps import SourcesDep
-from sequencer.api.recommend import Query, Recommender, answer_key, her2_status
+from sequencer.api.recommend import Query, Recommender, answer_key
+from sequencer.api.request_schemas import RecommendationRequest, recommendation_request
 from sequencer.api.schemas import (
     BAD_BODY,
     CAVEAT,
@@ -26,105 +25,40 @@ from sequencer.api.schemas import (
     UNAUTHORIZED,
     RecommendationOut,
 )
-from sequencer.evidence.catalogue import MAX_LINE
-from sequencer.model.inputs import HER2_DRUG_CLASSES, SUPPORTIVE
-from sequencer.model.states import InformationStrategy, State
-from sequencer.simulate.cohort_csv import cps_band
+from sequencer.evidence.catalogue import Catalogue
+from sequencer.model.load import ModelSources
+from sequencer.model.states import InformationStrategy, StateError, patient_state
 from sequencer.solve.constrained import BudgetInfeasibleError
 from sequencer.solve.lp import SolverError
 from sequencer.solve.objective import Budget, Objective
+from sequencer.vocabulary import (
+    ECOG_UNFIT,
+    SUPPORTIVE_CARE,
+    Vocabulary,
+    cps_band,
+    fit_for_treatment,
+    her2_status,
+)
 
-router = APIRouter(tags=["recommendations"], responses=UNAUTHORIZED)
-
-Mechanism = Literal["met_amp", "fgfr2_amp", "pi3k", "erbb2_mut"]
-Contraindication = Literal["ild", "neuropathy", "cardiac"]
-
-
-class Alteration(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: Mechanism
-    source: Literal["tissue_ngs", "ctdna", "tissue_rebiopsy"] = "tissue_ngs"
-
-
-class ObjectiveIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    kind: Literal["ly", "qaly", "nmb"] = "qaly"
-    willingness_to_pay: float = Field(30_000.0, ge=0, le=1e7, description="GBP per QALY (nmb)")
+# request fields by patient-state field, for 422 locations
+_REQUEST_FIELD = {"line": "current_line", "her2": "her2_ihc", "cps": "pdl1_cps",
+                  "known": "known_alterations", "received": "prior_regimens",
+                  "contraindications": "contraindications"}
 
 
-class BudgetIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    toxicity: float | None = Field(None, gt=0, le=10,
-                                   description="max expected grade >= 3 AE episodes")
-    cost: float | None = Field(None, gt=0, le=1e8, description="max discounted cost (GBP)")
-
-
-class Options(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    include_investigational: bool = False
-    baseline_ngs: bool = False
-    ctdna_surveillance: bool = False
-    rebiopsy_at_progression: bool = False
-    discount_rate: float = Field(0.0, ge=0, le=0.2, description="per year; 0 = undiscounted")
-
-
-class RecommendationRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    her2_ihc: Literal["0", "1+", "2+", "3+"]
-    her2_ish: Literal["positive", "negative"] | None = None
-    pdl1_cps: float = Field(ge=0, le=100)
-    msi_high: bool = False
-    known_alterations: list[Alteration] = Field(default_factory=list, max_length=4)
-    current_line: int = Field(ge=1, le=MAX_LINE)
-    prior_regimens: list[str] = Field(default_factory=list, max_length=MAX_LINE)
-    contraindications: list[Contraindication] = Field(default_factory=list, max_length=3)
-    ecog: int = Field(ge=0, le=4)
-    objective: ObjectiveIn = Field(default_factory=ObjectiveIn)
-    budget: BudgetIn = Field(default_factory=BudgetIn)
-    options: Options = Field(default_factory=Options)
-
-    @model_validator(mode="after")
-    def _ish_when_needed(self) -> RecommendationRequest:
-        if self.her2_ihc == "2+" and self.her2_ish is None:
-            raise ValueError("her2_ish: required when her2_ihc is 2+ (positive or negative)")
-        return self
-
-
-def _catalogue_errors(body: RecommendationRequest, catalogue) -> list[dict]:
-    errors = []
-    for i, regimen in enumerate(body.prior_regimens):
-        entry = catalogue.regimens.get(regimen)
-        where = ("body", "prior_regimens", i)
-        if entry is None or not entry.lines:
-            known = sorted(r for r, e in catalogue.regimens.items() if e.lines)
-            errors.append({"loc": where, "msg": f"unknown regimen id {regimen!r}; allowed: "
-                           f"{', '.join(known)}", "type": "value_error"})
-        elif min(entry.lines) >= body.current_line:
-            errors.append({"loc": where, "msg": f"{regimen!r} is given from line "
-                           f"{min(entry.lines)}, so it cannot precede line {body.current_line}",
-                           "type": "value_error"})
-    if len(body.prior_regimens) > body.current_line - 1:
-        errors.append({"loc": ("body", "prior_regimens"), "msg": f"{len(body.prior_regimens)} "
-                       f"prior regimens but current_line is {body.current_line}",
-                       "type": "value_error"})
-    if len(set(body.prior_regimens)) != len(body.prior_regimens):
-        errors.append({"loc": ("body", "prior_regimens"), "msg": "a regimen is listed twice",
-                       "type": "value_error"})
-    return errors
-
-
-def to_query(body: RecommendationRequest, catalogue) -> Query:
-    errors = _catalogue_errors(body, catalogue)
-    if errors:
-        raise RequestValidationError(errors)
-    received = frozenset(body.prior_regimens)
-    her2_treated = any(HER2_DRUG_CLASSES & set(catalogue.regimens[r].drug_classes)
-                       for r in received)
-    state = State(line=body.current_line, her2=her2_status(body.her2_ihc, body.her2_ish),
-                  cps=cps_band(body.pdl1_cps), msi_high=body.msi_high,
-                  known=frozenset(a.name for a in body.known_alterations), received=received,
-                  contraindications=frozenset(body.contraindications),
-                  resistance="assessed" if her2_treated else "pending")
+def to_query(body: RecommendationRequest, catalogue: Catalogue) -> Query:
+    """The model's query for a request; a state the catalogue refuses is a 422 naming each
+    request field."""
+    try:
+        state = patient_state(
+            catalogue, line=body.current_line, her2=her2_status(body.her2_ihc, body.her2_ish),
+            cps=cps_band(body.pdl1_cps), msi_high=body.msi_high,
+            known=[a.name for a in body.known_alterations], received=body.prior_regimens,
+            contraindications=body.contraindications)
+    except StateError as exc:
+        raise RequestValidationError([
+            {"loc": ("body", _REQUEST_FIELD.get(field, field)), "msg": message,
+             "type": "value_error"} for field, message in exc.problems]) from None
     o = body.options
     return Query(state, Objective(body.objective.kind, body.objective.willingness_to_pay),
                  Budget(body.budget.toxicity, body.budget.cost), o.include_investigational,
@@ -139,17 +73,34 @@ def _recommender(request: Request, sources) -> Recommender:
     return rec
 
 
-@router.post("/recommendations", response_model=RecommendationOut,
-             responses={**BAD_BODY, **TOO_LARGE},
-             summary="The optimal adaptive sequence for one patient")
-async def recommendations(body: RecommendationRequest, request: Request,
-                          sources: SourcesDep) -> Response:
-    """Answered from memory when the state was answered before (every state reachable from the
-    standard profiles is, from start-up); otherwise solved in a worker thread, so the event loop
-    goes on serving other requests."""
+def make_router(vocabulary: Vocabulary) -> APIRouter:
+    """The recommendations router, its request type derived from ``vocabulary``."""
+    router = APIRouter(tags=["recommendations"], responses=UNAUTHORIZED)
+    request_type = recommendation_request(vocabulary)
+
+    async def recommendations(body: RecommendationRequest, request: Request,
+                              sources: SourcesDep) -> Response:
+        """Answered from memory when the state was answered before (every state reachable
+        from the standard profiles is, from start-up); otherwise solved in a worker thread, so
+        the event loop goes on serving other requests."""
+        return await _answer(body, request, sources)
+
+    # the body's type is this vocabulary's (annotations are strings in this module)
+    recommendations.__annotations__ = {**recommendations.__annotations__,
+                                       "body": request_type, "request": Request,
+                                       "sources": SourcesDep, "return": Response}
+    router.post("/recommendations", response_model=RecommendationOut,
+                responses={**BAD_BODY, **TOO_LARGE},
+                summary="The optimal adaptive sequence for one patient")(recommendations)
+    return router
+
+
+async def _answer(body: RecommendationRequest, request: Request,
+                  sources: ModelSources) -> Response:
     query = to_query(body, sources.evidence.catalogue)
     recommender = _recommender(request, sources)
-    key = (answer_key(query), 3 if body.ecog >= 3 else max(body.ecog, 1))
+    key = (answer_key(query), ECOG_UNFIT if not fit_for_treatment(body.ecog)
+           else max(body.ecog, 1))
     content = recommender.responses.get(key)
     if content is None:
         if recommender.answered(query):  # serialising takes about 1 ms: no thread hand-off
@@ -187,10 +138,10 @@ def _respond(body: RecommendationRequest, query: Query, recommender: Recommender
                                         "type": "value_error"}]) from None
     caveats = [CAVEAT]
     recommended = answer["recommended"]
-    if body.ecog >= 3:
+    if not fit_for_treatment(body.ecog):
         caveats.append("ECOG performance status 3-4: the trials behind these estimates enrolled "
                        "ECOG 0-1 (occasionally 2); best supportive care is usually preferred.")
-        recommended = SUPPORTIVE
+        recommended = SUPPORTIVE_CARE
     elif body.ecog == 2:
         caveats.append("ECOG 2: most trials enrolled ECOG 0-1; expect less benefit and more "
                        "toxicity than estimated.")

@@ -258,8 +258,6 @@ def load_parameters(path: str | Path = DEFAULT_PARAMETERS, vocabulary: Vocabular
     distributions: dict[str, _Dist] = {}
     _leaves(raw, "", distributions, path)
     missing = [key for key in required_keys(vocabulary) if key not in distributions]
-    if missing:
-        raise ParameterError(f"{path}: missing parameters: {', '.join(missing)}")
     regimens = drug_classes = None
     if catalogue is not None:
         regimens = list(catalogue.regimens)
@@ -267,6 +265,8 @@ def load_parameters(path: str | Path = DEFAULT_PARAMETERS, vocabulary: Vocabular
     problems = [f"'{key}': {why}" for key in distributions
                 if (why := key_problem(key, vocabulary, regimens, drug_classes)) is not None]
     problems += _incomplete(distributions)
+    if missing:
+        problems.insert(0, f"missing parameters: {', '.join(missing)}")
     if problems:
         raise ParameterError(f"{path}: " + "; ".join(problems))
     return ModelParameters(distributions, meta, str(path), hashlib.sha256(text).hexdigest(),

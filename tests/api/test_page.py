@@ -60,8 +60,11 @@ def test_page_is_served_without_a_key(anonymous):
     assert '<form id="patient-form"' in html
     for field in ("api_key", "her2_ihc", "her2_ish", "pdl1_cps", "msi_high", "current_line",
                   "prior_regimens", "ecog", "objective_kind", "willingness_to_pay",
-                  "include_investigational", "alt-met_amp", "alt-erbb2_mut-source", "ci-ild"):
+                  "include_investigational", "alterations-rows", "contraindication-boxes"):
         assert f'id="{field}"' in html
+    # the choices are built from GET /v1/vocabulary (checked in the browser test below)
+    for choices in ("her2_ihc", "her2_ish", "lines", "ecog", "objectives"):
+        assert f'data-vocabulary="{choices}"' in html
     assert 'src="/static/app.js"' in html and 'href="/static/style.css"' in html
     assert "not a prescription" in html
     assert "form-action 'none'" in r.headers["content-security-policy"]
@@ -73,7 +76,7 @@ def test_every_control_has_a_label_and_no_name(anonymous):
     """Accessible labels; no ``name`` attributes, so a native submit could carry no data."""
     parser = _Inputs()
     parser.feed(anonymous.get("/").text)
-    assert len(parser.controls) >= 20
+    assert len(parser.controls) >= 10  # the static ones; the vocabulary's are added by app.js
     for control in parser.controls:
         assert control.get("id") in parser.label_for or control.get("aria-label"), control
         assert "name" not in control, control
@@ -178,6 +181,21 @@ def test_clinician_page_in_headless_chromium(browser, live_server):
     driver, wait = browser, WebDriverWait(browser, 20)
     driver.get(live_server + "/")
     assert "not a prescription" in driver.find_element(By.ID, "disclaimer").text
+
+    # the form's choices come from GET /v1/vocabulary, before any key is typed
+    wait.until(lambda d: d.find_element(By.ID, "patient-form").get_attribute("data-ready"))
+    with urllib.request.urlopen(f"{live_server}/v1/vocabulary", timeout=5) as r:
+        terms = json.load(r)
+    boxes = driver.find_elements(By.CSS_SELECTOR, "#alterations-rows input[type=checkbox]")
+    assert [b.get_attribute("id") for b in boxes] == [f"alt-{m['id']}" for m in terms["mechanisms"]]
+    contra = driver.find_elements(By.CSS_SELECTOR, "#contraindication-boxes input")
+    assert [c.get_attribute("id") for c in contra] == [
+        f"ci-{c['id']}" for c in terms["contraindications"]]
+    for control in boxes + contra + driver.find_elements(By.CSS_SELECTOR, "select"):
+        labels = driver.find_elements(By.CSS_SELECTOR, f"label[for='{control.get_attribute('id')}']")
+        assert labels, control.get_attribute("id")  # every built control is labelled
+    objectives = Select(driver.find_element(By.ID, "objective_kind")).options
+    assert [o.get_attribute("value") for o in objectives] == [o["id"] for o in terms["objectives"]]
 
     key = driver.find_element(By.ID, "api_key")
     key.send_keys(KEY)

@@ -8,6 +8,7 @@
   const KEY_STORAGE = "sequencer.apiKey";
   const ENDPOINT = "/v1/recommendations";
   const REGIMENS = "/v1/regimens";
+  const VOCABULARY = "/v1/vocabulary";
 
   const $ = (id) => document.getElementById(id);
   const form = $("patient-form");
@@ -15,6 +16,7 @@
   const statusEl = $("status");
   const submitButton = $("submit");
   let regimenNames = {};
+  let usesWtp = new Set(); // objectives that take a willingness to pay (from the vocabulary)
 
   // --- small DOM helpers -------------------------------------------------------------------
   function el(tag, attrs, ...children) {
@@ -66,6 +68,65 @@
       if (apiKey()) sessionStorage.setItem(KEY_STORAGE, apiKey());
       else sessionStorage.removeItem(KEY_STORAGE);
     } catch (e) { /* storage disabled */ }
+  }
+
+  // --- the form's choices, from GET /v1/vocabulary (no key needed) --------------------------
+  function fillSelect(select, terms) {
+    const placeholder = select.dataset.placeholder;
+    const options = [];
+    if (placeholder !== undefined) options.push(el("option", {value: ""}, placeholder));
+    for (const t of terms) {
+      const option = el("option", {value: String(t.id)}, t.label);
+      if (select.dataset.selected === String(t.id)) option.selected = true;
+      options.push(option);
+    }
+    select.replaceChildren(...options);
+  }
+
+  function alterationRow(term, sources) {
+    const id = "alt-" + term.id;
+    const source = el("select", {id: id + "-source"});
+    source.dataset.sourceFor = term.id;
+    for (const s of sources) source.append(el("option", {value: s.id}, s.label));
+    const box = el("input", {id: id, type: "checkbox"});
+    box.dataset.alteration = term.id;
+    return el("tr", {},
+      el("td", {class: "checkbox"}, box, " ", el("label", {for: id}, term.label)),
+      el("td", {},
+        el("label", {for: id + "-source", class: "visually-hidden"},
+           "Source of the " + term.label + " result"),
+        source));
+  }
+
+  function contraindicationBox(term) {
+    const id = "ci-" + term.id;
+    const box = el("input", {id: id, type: "checkbox"});
+    box.dataset.contraindication = term.id;
+    return el("div", {class: "checkbox"}, box, " ", el("label", {for: id}, term.label));
+  }
+
+  async function loadVocabulary() {
+    let terms;
+    try {
+      const response = await fetch(VOCABULARY, {cache: "no-store"});
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      terms = await response.json();
+    } catch (e) {
+      showBox("Could not load the form's choices from the service (" + e.message + "); " +
+              "reload the page when the service is ready.");
+      return;
+    }
+    for (const select of form.querySelectorAll("select[data-vocabulary]")) {
+      fillSelect(select, terms[select.dataset.vocabulary] || []);
+    }
+    $("alterations-rows").replaceChildren(
+      ...terms.mechanisms.map((m) => alterationRow(m, terms.alteration_sources)));
+    $("contraindication-boxes").replaceChildren(...terms.contraindications.map(contraindicationBox));
+    usesWtp = new Set(terms.objectives.filter((o) => o.uses_willingness_to_pay).map((o) => o.id));
+    form.dataset.ready = "true";
+    syncLine();
+    syncObjective();
+    syncIsh();
   }
 
   // --- prior-regimen picker, from GET /v1/regimens ------------------------------------------
@@ -121,7 +182,7 @@
   }
 
   function syncObjective() {
-    $("willingness_to_pay").disabled = $("objective_kind").value !== "nmb";
+    $("willingness_to_pay").disabled = !usesWtp.has($("objective_kind").value);
   }
 
   function syncIsh() {
@@ -165,7 +226,7 @@
     for (const box of form.querySelectorAll("input[data-contraindication]")) {
       if (box.checked) body.contraindications.push(box.dataset.contraindication);
     }
-    if (body.objective.kind === "nmb") {
+    if (usesWtp.has(body.objective.kind)) {
       body.objective.willingness_to_pay = numberOrRaw($("willingness_to_pay").value);
     }
     return body;
@@ -408,10 +469,7 @@
     $("current_line").addEventListener("change", syncLine);
     $("objective_kind").addEventListener("change", syncObjective);
     $("her2_ihc").addEventListener("change", syncIsh);
-    syncLine();
-    syncObjective();
-    syncIsh();
-    loadRegimens();
+    loadVocabulary().then(loadRegimens);
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);

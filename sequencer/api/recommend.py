@@ -16,9 +16,10 @@ from itertools import combinations, product
 
 import numpy as np
 
-from sequencer.api.modelsets import LRU, ModelSet, OptionSet, Solved, pair_parts
+from sequencer.api.modelsets import ModelSet, OptionSet, Solved, pair_parts
 from sequencer.api.schemas import citation_text
 from sequencer.model.build import cohort_roots
+from sequencer.model.cache import LRU
 from sequencer.model.line import line_components
 from sequencer.model.load import ModelSources
 from sequencer.model.states import InformationStrategy, State
@@ -49,23 +50,6 @@ class Query:
 
     def options(self) -> tuple:
         return (self.include_investigational, self.info, self.discount_rate)
-
-
-def median_months(components) -> float:
-    """Median of a mixture of exponentials (weights, rates): solves sum w e^{-r t} = 1/2."""
-    if len(components) == 1:
-        return float(np.log(2) / components[0].rate)
-    w = np.array([c.weight for c in components])
-    r = np.array([c.rate for c in components])
-    w = w / w.sum()
-    lo, hi = 0.0, float(np.log(2) / r.min()) * 2 + 1.0
-    for _ in range(60):
-        mid = (lo + hi) / 2
-        if (w * np.exp(-r * mid)).sum() > 0.5:
-            lo = mid
-        else:
-            hi = mid
-    return (lo + hi) / 2
 
 
 class Recommender:
@@ -162,7 +146,7 @@ class Recommender:
     def _compute(self, query: Query) -> dict:
         state, objective = query.state, query.objective
         models = self.model_set(query)
-        inputs, cache = models.options.mean, models.options.caches[0]
+        inputs = models.options.mean
         model, root = models.mean, models.mean.index(state)
         # the standard objectives' sweeps are kept; another objective (a willingness to pay of
         # the patient's own) is swept over the states reachable from the patient's only
@@ -193,7 +177,7 @@ class Recommender:
         draws = self._draw_metrics(models, solved_all, state, [r.regimen for r in rows])
         alternatives = []
         for r in rows:
-            line = line_components(inputs, state, r.regimen, cache)
+            line = line_components(inputs, state, r.regimen)
             d = draws[r.regimen]  # (4, draws) quantiles: ly, qaly, median, p_ae
             alternatives.append({
                 "regimen": r.regimen,
@@ -203,7 +187,7 @@ class Recommender:
                 "objective_value": r.value,
                 "life_years": _estimate(r.parts["ly"], d[0]),
                 "qalys": _estimate(r.parts["qaly"], d[1]),
-                "median_months_on_line": _estimate(self._median(line), d[2]),
+                "median_months_on_line": _estimate(line.median_months, d[2]),
                 "probability_grade3_ae": _estimate(line.p_ae, d[3]),
                 "evidence": _sources(inputs, r.regimen, state.line),
             })
@@ -217,15 +201,6 @@ class Recommender:
             "interval_draws": len(models.draws),
             "model_states": own.n_states,
         }
-
-    @staticmethod
-    def _median(line) -> float:
-        """The line's median months, kept on the (cached, shared) line object."""
-        median = line.__dict__.get("_median")
-        if median is None:
-            median = median_months(line.components)
-            object.__setattr__(line, "_median", median)
-        return median
 
     def _draw_metrics(self, models: ModelSet, solved: Solved, state: State,
                       regimens: list[str]) -> dict[str, tuple]:
@@ -258,13 +233,13 @@ class Recommender:
             where = np.full((len(models.draws), len(regimens)), -1)
             lines = np.full((len(regimens), 2, len(models.draws)), np.nan)
             for k, model in enumerate(models.draws):
-                inputs, cache = models.options.draws[k], models.options.caches[k + 1]
+                inputs = models.options.draws[k]
                 for j, p in enumerate(model.pairs(model.index(state))):
                     i = row.get(model.regimens[model.pair_regimen[p]])
                     if i is not None:
-                        line = line_components(inputs, state, regimens[i], cache)
+                        line = line_components(inputs, state, regimens[i])
                         where[k, i] = j
-                        lines[i, :, k] = self._median(line), line.p_ae
+                        lines[i, :, k] = line.median_months, line.p_ae
             found = (where, lines)
             models.memo.put(key, found)
         return found

@@ -11,14 +11,29 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass
-from functools import cached_property
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import numpy as np
 
 from sequencer.model.inputs import ModelInputs
 from sequencer.model.line import REWARDS, line_outcome
 from sequencer.model.states import State, initial_distribution, profiles
+
+
+@dataclass(frozen=True)
+class ModelLayout:
+    """Where each state sits and the state ranges of each line, last line first: derived from
+    the states (in line order) once, and shared by the models with the same states (a model's
+    draws, one cut applied to each draw)."""
+
+    position: Mapping[State, int]
+    blocks: np.ndarray  # (line, 2)
+
+    @classmethod
+    def of(cls, states: tuple[State, ...], line: np.ndarray) -> ModelLayout:
+        return cls(MappingProxyType({s: i for i, s in enumerate(states)}), line_blocks(line))
 
 
 @dataclass(frozen=True)
@@ -39,6 +54,12 @@ class DecisionModel:
     succ_weight: np.ndarray  # (entry,) discounted transition weight
     initial: np.ndarray  # (state,) initial distribution (sums to one)
     build_seconds: float
+    layout: ModelLayout = field(compare=False, repr=False)  # shared by models of these states
+
+    def __post_init__(self) -> None:
+        if len(self.layout.position) != len(self.states):
+            raise ValueError(f"layout: {len(self.layout.position)} positions for "
+                             f"{len(self.states)} states (ModelLayout.of the model's states)")
 
     @property
     def n_states(self) -> int:
@@ -54,17 +75,12 @@ class DecisionModel:
 
     def index(self, state: State) -> int:
         try:
-            return self._index[state]
+            return self.layout.position[state]
         except KeyError:
             raise KeyError(f"state {state.label()} is not reachable in this model") from None
 
-    @property
-    def _index(self) -> dict[State, int]:
-        cached = self.__dict__.get("_index_cache")
-        if cached is None:
-            cached = {s: i for i, s in enumerate(self.states)}
-            object.__setattr__(self, "_index_cache", cached)
-        return cached
+    def __contains__(self, state: State) -> bool:
+        return state in self.layout.position
 
     def pairs(self, s: int) -> range:
         return range(int(self.state_ptr[s]), int(self.state_ptr[s + 1]))
@@ -80,11 +96,10 @@ class DecisionModel:
         return int(sum(a.nbytes for a in arrays))
 
 
-def build_model(inputs: ModelInputs, roots: dict[State, float],
-                cache: dict | None = None) -> DecisionModel:
+def build_model(inputs: ModelInputs, roots: dict[State, float]) -> DecisionModel:
     """Every state reachable from ``roots`` (state -> initial probability) and its eligible
-    regimens, with rewards and successors. ``cache`` (line templates, see ``line_outcome``) may
-    be kept by the caller and passed again with the same ``inputs`` to re-use earlier lines."""
+    regimens, with rewards and successors. Lines computed before with the same ``inputs`` are
+    re-used from their line cache."""
     start = time.perf_counter()
     total = sum(roots.values())
     if not roots or not np.isclose(total, 1.0):
@@ -93,14 +108,13 @@ def build_model(inputs: ModelInputs, roots: dict[State, float],
         if state.line > inputs.max_lines:
             raise ValueError(f"initial state line {state.line} > max_lines {inputs.max_lines}")
     seen: dict[State, list] = {}
-    cache = {} if cache is None else cache
     queue = deque(sorted(roots))
     for state in queue:
         seen[state] = []
     while queue:
         state = queue.popleft()
         for regimen in inputs.eligible(state):
-            outcome = line_outcome(inputs, state, regimen, cache)
+            outcome = line_outcome(inputs, state, regimen)
             seen[state].append((regimen, outcome))
             for nxt in outcome.successors:
                 if nxt not in seen:
@@ -128,9 +142,9 @@ def build_model(inputs: ModelInputs, roots: dict[State, float],
     initial = np.zeros(len(states))
     for state, prob in roots.items():
         initial[index[state]] += prob
-    model = DecisionModel(
-        inputs=inputs, states=states, regimens=regimen_ids,
-        line=np.array([s.line for s in states], dtype=np.int8),
+    line = np.array([s.line for s in states], dtype=np.int8)
+    return DecisionModel(
+        inputs=inputs, states=states, regimens=regimen_ids, line=line,
         state_ptr=np.array(state_ptr, dtype=np.int64),
         pair_state=np.array(pair_state, dtype=np.int64),
         pair_regimen=np.array(pair_regimen, dtype=np.int32),
@@ -140,9 +154,8 @@ def build_model(inputs: ModelInputs, roots: dict[State, float],
         succ_state=np.array(succ_state, dtype=np.int64),
         succ_prob=np.array(succ_prob), succ_weight=np.array(succ_weight),
         initial=initial, build_seconds=time.perf_counter() - start,
+        layout=ModelLayout(MappingProxyType(index), line_blocks(line)),
     )
-    object.__setattr__(model, "_line_cache", cache)  # line templates, reused by simulation
-    return model
 
 
 def cohort_roots(inputs: ModelInputs) -> dict[State, float]:
@@ -154,71 +167,9 @@ def cohort_roots(inputs: ModelInputs) -> dict[State, float]:
     return roots
 
 
-@dataclass(frozen=True)
-class Cut:
-    """Where the model of one state sits inside a larger model: its states (ascending, so in
-    line order), pairs and successor entries, with the arrays re-indexed to the smaller model.
-    Models that share the larger model's structure (its draws, see ``build_like``) share it."""
-
-    root: int  # in the smaller model
-    states: tuple[State, ...]
-    line: np.ndarray
-    pairs: np.ndarray  # indices into the larger model's pairs
-    entries: np.ndarray  # ... and successor entries
-    state_ptr: np.ndarray
-    succ_ptr: np.ndarray
-    pair_state: np.ndarray
-    succ_state: np.ndarray
-
-    @classmethod
-    def of(cls, model: DecisionModel, root: int, reachable: np.ndarray) -> Cut:
-        keep = np.sort(reachable)
-        new = np.full(model.n_states, -1, dtype=np.int64)
-        new[keep] = np.arange(len(keep))
-        pairs, state_ptr = _ranges(model.state_ptr, keep)
-        entries, succ_ptr = _ranges(model.succ_ptr, pairs)
-        return cls(int(new[root]), tuple(model.states[i] for i in keep), model.line[keep],
-                   pairs, entries, state_ptr, succ_ptr, new[model.pair_state[pairs]],
-                   new[model.succ_state[entries]])
-
-    def apply(self, model: DecisionModel) -> DecisionModel:
-        """The smaller model with ``model``'s numbers; the patient's state has probability 1."""
-        initial = np.zeros(len(self.states))
-        initial[self.root] = 1.0
-        cut = DecisionModel(
-            inputs=model.inputs, states=self.states, regimens=model.regimens, line=self.line,
-            state_ptr=self.state_ptr, pair_state=self.pair_state,
-            pair_regimen=model.pair_regimen[self.pairs], reward=model.reward[self.pairs],
-            p_death=model.p_death[self.pairs], p_supportive=model.p_supportive[self.pairs],
-            succ_ptr=self.succ_ptr, succ_state=self.succ_state,
-            succ_prob=model.succ_prob[self.entries], succ_weight=model.succ_weight[self.entries],
-            initial=initial, build_seconds=0.0)
-        for name, value in (("_line_cache", model.__dict__.get("_line_cache")),
-                            ("_index_cache", self.index), ("_line_blocks", self.blocks)):
-            if value is not None:
-                object.__setattr__(cut, name, value)
-        return cut
-
-    @cached_property
-    def index(self) -> dict[State, int]:
-        return {s: i for i, s in enumerate(self.states)}
-
-    @cached_property
-    def blocks(self) -> np.ndarray:
-        return line_blocks(self.line)
-
-
 def line_blocks(line: np.ndarray) -> np.ndarray:
     """(line, 2) ranges of the states of each line, last line first (states in line order)."""
     lines = np.unique(line)
     bounds = np.searchsorted(line, lines, side="left").tolist() + [len(line)]
     return np.array([(bounds[k], bounds[k + 1]) for k in range(len(lines) - 1, -1, -1)],
                     dtype=np.int64).reshape(-1, 2)
-
-
-def _ranges(ptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The concatenated ranges ``ptr[r]:ptr[r + 1]`` of ``rows``, and their new CSR pointer."""
-    counts = ptr[rows + 1] - ptr[rows]
-    new_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    flat = np.arange(new_ptr[-1], dtype=np.int64) + np.repeat(ptr[rows] - new_ptr[:-1], counts)
-    return flat, new_ptr

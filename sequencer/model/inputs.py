@@ -16,6 +16,7 @@ import numpy as np
 
 from sequencer.errors import NotInformedError, SequencerError
 from sequencer.evidence.catalogue import Catalogue, Regimen
+from sequencer.model.cache import EligibilityCache, LineCache
 from sequencer.model.parameter_set import ParameterSet
 from sequencer.model.parameter_values import ParameterValues
 from sequencer.model.states import InformationStrategy, State
@@ -45,8 +46,13 @@ class ModelInputs:
     max_lines: int = DEFAULT_MAX_LINES
     include_investigational: bool = False
     provenance: dict[str, str] = field(default_factory=dict)
-    # eligibility depends on the catalogue and options only, so draws may share this cache
-    eligibility: dict = field(default_factory=dict, compare=False, repr=False)
+    # eligibility depends on the catalogue and options only: the draws of one ModelSources
+    # share this cache (its keys hold the catalogue's identity and the options)
+    eligibility: EligibilityCache = field(default_factory=EligibilityCache, compare=False,
+                                          repr=False)
+    # what these inputs computed about lines: created empty with them (also by replace())
+    line_cache: LineCache = field(init=False, default_factory=LineCache, compare=False,
+                                  repr=False)
 
     @classmethod
     def create(cls, catalogue: Catalogue, parameters: ParameterSet, values: ParameterValues,
@@ -227,14 +233,15 @@ class ModelInputs:
 
     def eligible(self, state: State) -> list[str]:
         """Eligible regimens in catalogue order; supportive care is always last."""
-        key = (self.include_investigational, self.max_lines, state.line, state.her2, state.cps,
-               state.msi_high, state.known, state.contraindications)
-        open_ = self.eligibility.get(key)  # eligible before excluding regimens received
-        if open_ is None:
+        key = (id(self.catalogue), self.include_investigational, self.max_lines, state.line,
+               state.her2, state.cps, state.msi_high, state.known, state.contraindications)
+
+        def open_regimens() -> tuple[str, ...]:  # eligible before excluding regimens received
             probe = state.derive(received=frozenset())
             ids = [r for r in self.catalogue.regimens if r != SUPPORTIVE and r in self._offered]
-            open_ = self.eligibility[key] = [
-                r for r in ids if self.ineligibility(r, probe) is None]
+            return tuple(r for r in ids if self.ineligibility(r, probe) is None)
+
+        open_ = self.eligibility.get_or_make(key, open_regimens)
         return [r for r in open_ if r not in state.received] + [SUPPORTIVE]
 
     @cached_property

@@ -20,11 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import product
 from types import MappingProxyType
 
 import numpy as np
 
+from sequencer.model.cache import TemplateKey
 from sequencer.model.inputs import ModelInputs
 from sequencer.model.states import State
 from sequencer.vocabulary import REWARD_PARTS, is_her2_directed
@@ -127,7 +129,7 @@ def _detections(inputs: ModelInputs, state: State, present: frozenset, belief: d
 
 
 @dataclass
-class _Template:
+class Template:
     """A line's outcome with successors as changes to the state (shared by states that differ
     only in ways this line does not depend on, e.g. which other regimens were received)."""
 
@@ -170,15 +172,39 @@ class LineComponents:
     start_cost: float  # one-off cost at the start of the line (baseline NGS at line 1)
     progression_cost: float  # one-off cost at a progression that is tested (re-biopsy)
 
+    @cached_property
+    def median_months(self) -> float:
+        """Median time on the line (months): the median of the mixture of its components."""
+        return median_months(self.components)
 
-def template_key(inputs: ModelInputs, state: State, regimen: str, cache: dict) -> tuple:
-    """What the line's outcome depends on; the classes already received are cached per
-    (received, regimen) because many states share them."""
+
+def median_months(components: tuple[Component, ...]) -> float:
+    """Median of a mixture of exponentials (weights, rates): solves sum w e^{-r t} = 1/2 by
+    bisection (60 halvings of an interval that holds it)."""
+    if len(components) == 1:
+        return float(np.log(2) / components[0].rate)
+    w = np.array([c.weight for c in components])
+    r = np.array([c.rate for c in components])
+    w = w / w.sum()
+    lo, hi = 0.0, float(np.log(2) / r.min()) * 2 + 1.0
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if (w * np.exp(-r * mid)).sum() > 0.5:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2
+
+
+def template_key(inputs: ModelInputs, state: State, regimen: str) -> TemplateKey:
+    """What the line's outcome depends on; the classes already received are kept per
+    (received, regimen) in the inputs' line cache because many states share them."""
+    exposures = inputs.line_cache.exposure
     exposure_key = (state.received, regimen)
-    exposure = cache.get(exposure_key)
+    exposure = exposures.get(exposure_key)
     if exposure is None:
         classes = inputs.catalogue.regimens
-        exposure = cache[exposure_key] = frozenset(
+        exposure = exposures[exposure_key] = frozenset(
             c for r in state.received for c in classes[r].drug_classes
         ) & frozenset(classes[regimen].drug_classes)
     creates = frozenset(inputs.catalogue.regimens[regimen].creates)
@@ -187,7 +213,14 @@ def template_key(inputs: ModelInputs, state: State, regimen: str, cache: dict) -
             state.contraindications & creates)
 
 
-def line_template(inputs: ModelInputs, state: State, regimen: str) -> _Template:
+def template(inputs: ModelInputs, state: State, regimen: str) -> Template:
+    """The line's template, from the inputs' line cache (computed once per template key)."""
+    key = template_key(inputs, state, regimen)
+    return inputs.line_cache.template(key, lambda: line_template(inputs, state, regimen))
+
+
+def line_template(inputs: ModelInputs, state: State, regimen: str) -> Template:
+    """The line's template, computed (``template`` keeps it in the inputs' cache)."""
     v, info, delta = inputs.values, inputs.info, inputs.monthly_discount
     entry = inputs.catalogue.regimens[regimen]
     base_hazard, p_ae = inputs.base_rates(regimen, state)
@@ -252,36 +285,29 @@ def line_template(inputs: ModelInputs, state: State, regimen: str) -> _Template:
                     cell[1] += disc * share
                     outs.append(("next", key, name, ends[name] / total * share))
         components.append(Component(weight, total, tuple(outs)))
-    return _Template(_read_only(reward), p_death, p_supportive, moves,
+    return Template(_read_only(reward), p_death, p_supportive, moves,
                      MappingProxyType(events), months, tuple(components))
 
 
-def line_outcome(inputs: ModelInputs, state: State, regimen: str,
-                 cache: dict | None = None) -> LineOutcome:
+def line_outcome(inputs: ModelInputs, state: State, regimen: str) -> LineOutcome:
     """Rewards and successors of giving ``regimen`` in ``state`` (``regimen`` must be eligible).
 
-    ``cache`` (a dict kept by the caller) reuses the outcome of states that differ only in ways
-    this line does not depend on; outcomes from a cache share their read-only ``reward`` and
-    ``p_events``."""
-    if cache is None:
-        cache = {}
+    States that differ only in ways this line does not depend on share its template (kept in
+    the inputs' line cache), and so its read-only ``reward`` and ``p_events``."""
+    cache = inputs.line_cache
     if regimen == inputs.supportive_id:
-        outcome = cache.get("supportive")
-        if outcome is None:
+        if cache.supportive is None:
             hazard = np.log(2) / inputs.values.supportive_care.median_os_months
-            outcome = cache["supportive"] = LineOutcome(
+            cache.supportive = LineOutcome(
                 _read_only(inputs.supportive_reward.copy()), 1.0, 0.0, {},
                 MappingProxyType({"death": 1.0}), 1.0 / hazard)
-        return outcome
-    key = template_key(inputs, state, regimen, cache)
-    template = cache.get(key)
-    if template is None:
-        template = cache[key] = line_template(inputs, state, regimen)
+        return cache.supportive
+    found = template(inputs, state, regimen)
     successors: dict[State, list[float]] = {}
-    for move, (prob, weight) in template.moves.items():
+    for move, (prob, weight) in found.moves.items():
         successors[next_state(state, regimen, move)] = [prob, weight]
-    return LineOutcome(template.reward, template.p_death, template.p_supportive,
-                       successors, template.p_events, template.months)
+    return LineOutcome(found.reward, found.p_death, found.p_supportive,
+                       successors, found.p_events, found.months)
 
 
 def next_state(state: State, regimen: str, move: tuple) -> State:
@@ -295,28 +321,26 @@ def next_state(state: State, regimen: str, move: tuple) -> State:
     )
 
 
-def line_components(inputs: ModelInputs, state: State, regimen: str,
-                    cache: dict | None = None) -> LineComponents:
-    """The line of ``regimen`` in ``state`` for patient-level simulation (see ``Component``)."""
+def line_components(inputs: ModelInputs, state: State, regimen: str) -> LineComponents:
+    """The line of ``regimen`` in ``state`` for patient-level simulation (see ``Component``);
+    kept in the inputs' line cache."""
     v = inputs.values
     if regimen == inputs.supportive_id:
         rate = np.log(2) / v.supportive_care.median_os_months
         death = Component(1.0, rate, (("death", None, "death", 1.0),))
         return LineComponents((death,), v.utility.supportive_care,
                               v.cost.supportive_care_per_month, 0.0, 0.0, 0.0, 0.0, 0.0)
-    cache = {} if cache is None else cache
-    key = template_key(inputs, state, regimen, cache)
-    found = cache.get(("components", key))  # depends on nothing the template does not
+    cache = inputs.line_cache
+    key = template_key(inputs, state, regimen)
+    found = cache.components.get(key)  # depends on nothing the template does not
     if found is not None:
         return found
-    template = cache.get(key)
-    if template is None:
-        template = cache[key] = line_template(inputs, state, regimen)
+    line = template(inputs, state, regimen)
     entry = inputs.catalogue.regimens[regimen]
     _, p_ae = inputs.base_rates(regimen, state)
     tested = not state.progressed_on_her2 and inputs.info.rebiopsy and is_her2_directed(entry)
-    found = cache[("components", key)] = LineComponents(
-        template.components, v.utility.on_line(state.line),
+    found = cache.components[key] = LineComponents(
+        line.components, v.utility.on_line(state.line),
         inputs.monthly_cost(regimen), p_ae, v.cost.grade3_ae_episode,
         v.utility.grade3_ae_qaly_loss,
         v.cost.ngs_panel if state.line == 1 and inputs.info.baseline_ngs else 0.0,

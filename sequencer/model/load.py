@@ -13,6 +13,7 @@ import numpy as np
 from sequencer import __version__
 from sequencer.errors import StageError
 from sequencer.evidence.load import DEFAULT_PRIORS_DIR, EvidenceBase, load_evidence
+from sequencer.model.cache import EligibilityCache
 from sequencer.model.inputs import ModelInputs
 from sequencer.model.parameter_set import PosteriorParameters
 from sequencer.model.parameters import ModelParameters, load_parameters
@@ -26,7 +27,9 @@ class ModelSources:
     posterior: PosteriorParameters
     parameters: ModelParameters
     posterior_path: str
-    eligibility: dict = field(default_factory=dict, compare=False, repr=False)  # shared cache
+    # shared by the inputs of every draw (eligibility does not depend on the draw)
+    eligibility: EligibilityCache = field(default_factory=EligibilityCache, compare=False,
+                                          repr=False)
 
     def inputs(self, draw: int | Literal["mean"] = "mean",
                parameters: Literal["mean"] | np.random.Generator = "mean",

@@ -95,7 +95,7 @@ def _tabulate_pair(model: DecisionModel, s: int, pair: int):
     """One pair's constants and its outcome tree, flattened (cumulative probabilities)."""
     inputs = model.inputs
     state, reg = model.states[s], model.regimens[model.pair_regimen[pair]]
-    line = line_components(inputs, state, reg, model.__dict__.setdefault("_line_cache", {}))
+    line = line_components(inputs, state, reg)
     first = int(model.succ_ptr[pair])  # successor entries follow the order moves appear
     targets: dict = {}
     comp_cum, comp_rate, n_outs, out_cum, out_kind, out_event, out_target = ([] for _ in range(7))

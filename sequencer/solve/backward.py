@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from sequencer.model.build import DecisionModel, line_blocks
+from sequencer.model.build import DecisionModel
 
 _TIE = 1e-12  # relative tolerance within which the first pair (catalogue order) wins a tie
 _PARALLEL_BLOCK_WORK = 10_000  # a line with fewer pairs + entries is swept on one thread
@@ -134,12 +134,8 @@ _NO_PARTS = np.empty((0, 4))
 
 
 def _line_blocks(model: DecisionModel) -> np.ndarray:
-    """(line, 2) state ranges, last line first; cached on the model."""
-    cached = model.__dict__.get("_line_blocks")
-    if cached is None:
-        cached = line_blocks(model.line)
-        object.__setattr__(model, "_line_blocks", cached)
-    return cached
+    """(line, 2) state ranges, last line first (the model's layout)."""
+    return model.layout.blocks
 
 
 def entry_pair(model: DecisionModel) -> np.ndarray:

@@ -59,7 +59,6 @@ def explain_state(inputs: ModelInputs, state: State, objective: Objective,
     model = model or build_model(inputs, {state: 1.0})
     if solved is None:
         solved = sweep(model, model.objective_reward(objective.weights()))
-    cache = getattr(model, "_line_cache", None)
     root = model.index(state)
     by_regimen = {model.regimens[model.pair_regimen[p]]: p for p in model.pairs(root)}
     best_pair = solved.choice[root]
@@ -77,7 +76,7 @@ def explain_state(inputs: ModelInputs, state: State, objective: Objective,
         lo, hi = model.succ_ptr[p], model.succ_ptr[p + 1]
         succ, w = model.succ_state[lo:hi], model.succ_weight[lo:hi]
         parts = model.reward[p] + (w[:, None] * solved.parts[succ]).sum(axis=0)
-        outcome = line_outcome(inputs, state, regimen, cache)
+        outcome = line_outcome(inputs, state, regimen)
         rows.append(ExplainRow(
             regimen, True, "", float(solved.q[p]),
             dict(zip(REWARD_PARTS, parts.tolist())),

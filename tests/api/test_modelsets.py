@@ -3,11 +3,15 @@ from scratch by reachability (``build_model``): the second method is the referen
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from sequencer.api.modelsets import LRU, ModelSet, OptionSet, build_like, pair_parts
+from sequencer.api.modelsets import ModelSet, OptionSet, pair_parts
 from sequencer.model.build import build_model, cohort_roots
+from sequencer.model.cache import LRU
+from sequencer.model.reuse import build_like, pair_template_keys
 from sequencer.model.states import InformationStrategy, State
 from sequencer.solve.backward import sweep
 from sequencer.solve.objective import Objective
@@ -30,10 +34,10 @@ def test_models_built_like_the_means_equal_models_built_from_scratch(sources, op
     opts = _option_set(sources, **options)
     for roots in (cohort_roots(opts.mean), {State(line=2, cps="1-9", received=frozenset(
             {"trastuzumab_fp_platinum"}), progressed_on_her2=True): 1.0}):
-        like = build_model(opts.mean, roots, cache=opts.caches[0])
-        for k, inputs in enumerate(opts.draws):
-            shared = build_like(like, inputs, opts.caches[k + 1])
-            scratch = build_model(inputs, roots)  # no shared cache either
+        like = build_model(opts.mean, roots)
+        for inputs in opts.draws:
+            shared = build_like(like, inputs, pair_template_keys(like))
+            scratch = build_model(dataclasses.replace(inputs), roots)  # a fresh line cache
             assert shared is not None
             assert shared.states == scratch.states and shared.regimens == scratch.regimens
             for name in ARRAYS:
@@ -45,11 +49,11 @@ def test_models_built_like_the_means_equal_models_built_from_scratch(sources, op
 def test_a_draw_whose_line_ends_differently_is_built_from_scratch(sources, monkeypatch):
     """If a draw's template lists other endings (a probability exactly zero in one of them),
     ``build_like`` declines and ``ModelSet`` falls back to reachability."""
-    from sequencer.api import modelsets
+    from sequencer.model import line, reuse
 
     opts = _option_set(sources, draws=1)
     roots = {State(line=1): 1.0}
-    real = modelsets.line_template
+    real = line.line_template
     calls = {"n": 0}
 
     def drop_an_ending(inputs, state, regimen):
@@ -59,12 +63,13 @@ def test_a_draw_whose_line_ends_differently_is_built_from_scratch(sources, monke
             template.moves.pop(next(iter(template.moves)))
         return template
 
-    monkeypatch.setattr(modelsets, "line_template", drop_an_ending)
+    monkeypatch.setattr(line, "line_template", drop_an_ending)
+    monkeypatch.setattr(reuse, "line_template", drop_an_ending)
     like = build_model(opts.mean, roots)  # templates of the means come from its own cache
-    assert build_like(like, opts.draws[0], {}) is None and calls["n"] > 0
+    assert build_like(like, opts.draws[0], pair_template_keys(like)) is None and calls["n"] > 0
     models = ModelSet(opts, roots)  # the draw is built by reachability instead
     assert models.draws[0].n_entries < models.mean.n_entries  # with the fewer endings
-    again = build_model(opts.draws[0], roots, cache=opts.caches[1])  # same (altered) lines
+    again = build_model(opts.draws[0], roots)  # the same (altered) lines, from its cache
     for name in ARRAYS:
         np.testing.assert_array_equal(getattr(models.draws[0], name), getattr(again, name))
 

@@ -140,7 +140,7 @@ def test_large_models_use_fewer_interval_draws_and_say_so(settings, sources, mon
 
 def test_precompute_keeps_the_lines_of_every_first_line_patient(precomputed, sources):
     """States outside the standard (HER2-positive) cohort are solved on demand; their lines
-    were computed at start-up for every draw (the option set's template caches)."""
+    were computed at start-up for every draw (each draw's inputs own their line cache)."""
     from sequencer.model.line import template_key
 
     options = precomputed.option_set(DEFAULT_OPTIONS)
@@ -149,6 +149,6 @@ def test_precompute_keeps_the_lines_of_every_first_line_patient(precomputed, sou
                         contraindications=frozenset({"ild", "cardiac"}))):
         regimens = [r for r in options.mean.eligible(state) if r != options.mean.supportive_id]
         assert regimens
-        for k, inputs in enumerate(options.draws):
-            cache = options.caches[k + 1]
-            assert all(template_key(inputs, state, r, cache) in cache for r in regimens)
+        for inputs in options.draws:
+            cache = inputs.line_cache.templates
+            assert all(template_key(inputs, state, r) in cache for r in regimens)

@@ -10,7 +10,8 @@ import logging
 import numpy as np
 import pytest
 
-from sequencer.api.recommend import linear_quantiles, median_months
+from sequencer.api.recommend import linear_quantiles
+from sequencer.model.line import median_months
 from sequencer.model.states import State
 from sequencer.solve.explain import explain_state
 from sequencer.solve.objective import Objective

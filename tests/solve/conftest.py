@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sequencer.model.build import DecisionModel, build_model, cohort_roots
+from sequencer.model.build import DecisionModel, ModelLayout, build_model, cohort_roots
 from sequencer.model.load import load_sources
 from sequencer.model.states import InformationStrategy
 
@@ -66,7 +66,7 @@ def random_layered_model(rng: np.random.Generator, layers: int, width: int, acti
         reward=rng.random((n_pairs, 4)), p_death=np.zeros(n_pairs), p_supportive=np.zeros(n_pairs),
         succ_ptr=np.array(succ_ptr), succ_state=np.array(succ_state, dtype=np.int64),
         succ_prob=np.array(succ_prob), succ_weight=np.array(succ_weight), initial=initial,
-        build_seconds=0.0,
+        build_seconds=0.0, layout=ModelLayout.of(tuple(range(n_states)), line),
     )
 
 

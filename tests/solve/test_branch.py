@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sequencer.model.build import DecisionModel
+from sequencer.model.build import DecisionModel, ModelLayout
 from sequencer.solve import branch
 from sequencer.solve.backward import sweep
 from sequencer.solve.lp import SolverError, solve_lp
@@ -87,7 +87,8 @@ def _two_pair_model(tox: tuple[float, float], cost: tuple[float, float]) -> Deci
         pair_regimen=np.array([0, 1], dtype=np.int32), reward=reward, p_death=np.ones(2),
         p_supportive=np.zeros(2), succ_ptr=np.array([0, 0, 0]),
         succ_state=np.zeros(0, dtype=np.int64), succ_prob=np.zeros(0), succ_weight=np.zeros(0),
-        initial=np.array([1.0]), build_seconds=0.0)
+        initial=np.array([1.0]), build_seconds=0.0,
+        layout=ModelLayout.of((0,), np.array([1], dtype=np.int8)))
 
 
 def test_budgets_only_a_mixture_meets_are_refused_like_the_milp():

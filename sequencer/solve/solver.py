@@ -203,10 +203,10 @@ def _under_budget(p: _Problem, method: str, milp: bool | None) -> SolveResult:
         detail = "Lagrangian deterministic policy; MILP " + ("not solved in time" if run
                                                              else skipped)
     else:
-        raise ValueError(f"milp: False leaves no deterministic policy for budgets "
+        raise ValueError(f"milp: False is allowed for one budget with method 'auto' (the "
+                         f"Lagrangian search's policy stands), not for budgets "
                          f"{[(n, limit) for n, _, limit in p.constraints]} with method "
-                         f"{method!r} (only one budget with method 'auto' has the Lagrangian "
-                         "search's); pass milp=None or True")
+                         f"{method!r}: pass milp=None or True")
     if not _within(p.model, policy, p.constraints):
         raise SolverError(f"the MILP policy exceeds a budget: "
                           f"{_use(p.model, policy, p.constraints)}")

@@ -204,6 +204,9 @@ def solve_lp(
                           + (" (a budget may be infeasible)" if limits else ""))
     values = np.array(engine.values(lp.get_variables()))[:n]
     use = {name_: float(model.reward[:, col] @ values) for name_, col, _ in limits}
+    solved = SolveStatus.from_ortools(name)
+    detail = ("" if solved is SolveStatus.OPTIMAL else
+              f"{solver} stopped before proving optimality, at its time limit of {time_limit:g} s")
     return LPResult(choice=flow_choice(model, values), value=float(engine.objective_value),
-                    status=SolveStatus.from_ortools(name), iterations=-1, wall_time=wall,
+                    status=solved, iterations=-1, wall_time=wall, detail=detail,
                     occupation=values, budget_use=use, solver=solver)

@@ -164,3 +164,34 @@ def test_no_exact_search_without_a_lagrangian_policy_is_refused(case):
     model, _, _, budgets = case
     with pytest.raises(ValueError, match=r"milp: False is allowed for one budget"):
         solve(model, LY, budgets["two"], milp=False)
+
+
+@pytest.mark.parametrize("stopped", ["MILP", "LP"])
+def test_a_solver_stopped_at_its_time_limit_is_not_called_optimal(case, monkeypatch, stopped):
+    """OR-Tools reports FEASIBLE when the time limit stops a solver with a solution in hand;
+    here the real solution is relabelled so (forcing a time-out would depend on the machine's
+    speed). A stopped MILP's policy is FEASIBLE; a stopped budget LP leaves the deterministic
+    policy optimal but its randomised optimum inexact, and skips the LP-is-deterministic
+    shortcut (the bound it would compare with is not proven)."""
+    import dataclasses
+
+    from sequencer.solve import lp as lp_module
+
+    def stopped_early(*args, deterministic=False, **kwargs):
+        found = lp_module.solve_lp(*args, deterministic=deterministic, **kwargs)
+        if deterministic == (stopped == "MILP"):
+            return dataclasses.replace(found, status=SolveStatus.FEASIBLE, detail="stopped")
+        return found
+
+    model, _, enumerated, budgets = case
+    monkeypatch.setattr(solver, "solve_lp", stopped_early)
+    budget = budgets["two" if stopped == "MILP" else "at"]
+    got = solve(model, LY, budget)
+    assert got.status is SolveStatus.FEASIBLE
+    if stopped == "MILP":
+        assert got.detail == "stopped"
+    else:
+        assert got.method == "occupation LP (glop) + MILP (highs)"  # no shortcut
+        assert got.detail == ("stopped: the randomised optimum is not exact; deterministic "
+                              "policy optimal")
+    assert got.value <= _best(enumerated, budget, 1 + TOLERANCE) * (1 + TOLERANCE)

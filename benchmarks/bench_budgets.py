@@ -24,7 +24,7 @@ from sequencer.api.recommend import DEFAULT_OPTIONS, Recommender
 from sequencer.model.build import cohort_roots
 from sequencer.model.load import load_sources
 from sequencer.solve.objective import Budget, Objective
-from sequencer.solve.solver import solve
+from sequencer.solve.solver import NOT_BINDING, solve
 
 QALY = Objective("qaly")
 GOLDEN, SILVER = 0.6180339887498949, 0.4142135623730951
@@ -56,7 +56,7 @@ def main() -> None:
         model = cohort.own_model(state)
         for name, budget in zip(rows, budgets(i)):
             t_branch, fast = timed(model, budget, "branch")
-            if not isinstance(fast, Exception) and "not binding" in fast.status:
+            if not isinstance(fast, Exception) and fast.detail == NOT_BINDING:
                 continue
             t_milp, milp = timed(model, budget, "highs")
             both = not isinstance(fast, Exception) and not isinstance(milp, Exception)

@@ -19,6 +19,7 @@ from sequencer.model.states import InformationStrategy, State
 from sequencer.solve.backward import sweep
 from sequencer.solve.lp import solve_lp
 from sequencer.solve.objective import Budget, Objective
+from sequencer.solve.result import SolveStatus
 from sequencer.solve.solver import solve
 from tests.solve.conftest import random_layered_model
 from tests.solve.test_solvers import _to_pymdptoolbox
@@ -97,7 +98,7 @@ def main() -> None:
         start = time.perf_counter()
         budgeted = solve(model, QALY, Budget(toxicity=0.85 * tox), time_limit=10)
         budget_s = time.perf_counter() - start
-        milp = "opt" if budgeted.status == "optimal" else "lagr"
+        milp = "opt" if budgeted.status is SolveStatus.OPTIMAL else "lagr"
         solution_mb = (model.nbytes() + 3 * model.n_states * 8 + model.n_pairs * 8
                        + model.n_states * 32) / 2**20
         times, fh = pymdptoolbox_time(model, reward)

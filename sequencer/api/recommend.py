@@ -171,7 +171,7 @@ class Recommender:
             # short of the optimum in 18, by up to 13% of the objective
             result = solve(own, objective, query.budget, milp_solver="branch",
                            time_limit=SOLVER_TIME_LIMIT)
-            policy, budget_status = result.policy, result.status
+            policy, budget_status = result.policy, result.describe()
         rows = [r for r in explain_state(inputs, state, objective, model, solved) if r.eligible]
         recommended = policy.regimen(own_root)
         draws = self._draw_metrics(models, solved_all, state, [r.regimen for r in rows])

@@ -36,7 +36,7 @@ def format_solve(result: SolveResult, policies: list[Policy], objective: Objecti
            "guideline / positive phase III only"),
         (f"model: {model.n_states} states, {model.n_pairs} (state, regimen) pairs, "
         f"{model.n_entries} transitions; built in {model.build_seconds:.2f} s; solved by "
-        f"{result.method} in {result.wall_time:.3f} s ({result.status})"),
+        f"{result.method} in {result.wall_time:.3f} s ({result.describe()})"),
         "",
         (f"{'strategy':<22} {'profile':<18} {'share':>6}  {'first line':<36} {'value':>10} "
         f"{'LY':>6} {'QALY':>6} {'cost':>10} {'AE>=3':>6}"),

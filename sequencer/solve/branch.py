@@ -36,6 +36,7 @@ from ortools.linear_solver.python import model_builder as mb
 from sequencer.model.build import DecisionModel
 from sequencer.solve.backward import sweep
 from sequencer.solve.lp import MILP_GAP, SolverError, flow_matrix
+from sequencer.solve.result import Solution, SolveStatus
 
 MAX_NODES = 2000  # LPs solved before giving up (a count, so the answer does not depend on speed)
 USED = 1e-10  # a pair carries flow when it has more than this share of its state's occupation
@@ -51,15 +52,17 @@ class NodeLimitError(SolverError):
         self.bound = bound
 
 
-@dataclass(frozen=True)
-class BranchResult:
-    choice: np.ndarray  # (state,) the pair of each state under the best policy found
-    value: float  # its objective (cohort, exact)
+ROOT_DETERMINISTIC = "the LP solution is deterministic; no branching needed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BranchResult(Solution):
+    """The solver contract (``choice``: the best policy found, ``value``: its exact cohort
+    objective, ``iterations``: LPs solved), and the tree's own counts."""
+
     bound: float  # the root LP: the optimum over randomised policies
-    nodes: int  # LPs solved
     bounded: int  # nodes dropped on their Lagrangian bound, without an LP
     root_deterministic: bool  # the root LP's own policy was deterministic
-    wall_time: float
 
 
 class _Tree:
@@ -235,5 +238,8 @@ def branch_and_bound(model: DecisionModel, reward: np.ndarray, constraints,
     if best.choice is None:
         raise SolverError(f"no deterministic policy meets the budgets "
                           f"{[(n, limit) for n, _, limit in constraints]} (a randomised one does)")
-    return BranchResult(best.choice, best.value, float(bound), nodes, bounded,
-                        root_deterministic, time.perf_counter() - start)
+    return BranchResult(choice=best.choice, value=best.value, status=SolveStatus.OPTIMAL,
+                        iterations=nodes, wall_time=time.perf_counter() - start,
+                        detail=ROOT_DETERMINISTIC if root_deterministic and nodes == 1 else "",
+                        bound=float(bound), bounded=bounded,
+                        root_deterministic=root_deterministic)

@@ -21,23 +21,31 @@ import numpy as np
 from sequencer.errors import SequencerError
 from sequencer.model.build import DecisionModel
 from sequencer.solve.backward import Sweep, sweep
+from sequencer.solve.result import Solution, SolveStatus
+
+MAX_ITERATIONS = 200  # sweeps before the search stops (status ITERATION_LIMIT)
 
 
 class BudgetInfeasibleError(SequencerError):
     """No policy meets the budget; the message gives the least achievable value."""
 
 
-@dataclass(frozen=True)
-class LagrangianResult:
-    value: float  # optimum over randomised policies (= LP value)
+@dataclass(frozen=True, kw_only=True)
+class LagrangianResult(Solution):
+    """The solver contract (``value``: the optimum over randomised policies, the LP's value;
+    ``choice``: the deterministic policy within the budget, ``within.choice``; ``iterations``:
+    sweeps), and the search's multiplier and its two policies at it.
+
+    With ``status`` ``ITERATION_LIMIT`` the search stopped before the multiplier converged:
+    ``within`` still meets the budget and the mixture still does, but ``value`` is then only a
+    lower bound on the randomised optimum and ``multiplier`` the last crossing point.
+    """
+
     multiplier: float
     theta: float  # share of patients on the over-budget policy
     over: Sweep  # policy at l* that exceeds the budget (or the unconstrained optimum)
     within: Sweep  # policy at l* within the budget
     budget_use: float
-    iterations: int
-    wall_time: float
-    status: str
 
 
 def _totals(model: DecisionModel, result: Sweep, reward: np.ndarray, column: int):
@@ -60,9 +68,14 @@ def least_use(model: DecisionModel, column: int) -> float:
 
 def solve_lagrangian(
     model: DecisionModel, reward: np.ndarray, column: int, limit: float, name: str = "budget",
-    max_iterations: int = 200,
+    max_iterations: int | None = None,
 ) -> LagrangianResult:
+    """The optimum over randomised policies with ``model.initial @ use <= limit`` for the
+    budget quantity in reward column ``column`` (see the module docstring); at most
+    ``max_iterations`` sweeps (default ``MAX_ITERATIONS``) before it stops with status
+    ``ITERATION_LIMIT``. Raises ``BudgetInfeasibleError`` when no policy meets the budget."""
     start = time.perf_counter()
+    max_iterations = MAX_ITERATIONS if max_iterations is None else max_iterations
     cost = model.reward[:, column]
     scale = max(1.0, abs(limit))
     tol = 1e-10 * scale
@@ -75,8 +88,10 @@ def solve_lagrangian(
     best = sweep(model, reward)
     r_lo, c_lo = _totals(model, best, reward, column)
     if c_lo <= limit + tol:
-        return LagrangianResult(r_lo, 0.0, 0.0, best, best, c_lo, 1,
-                                time.perf_counter() - start, "optimal (budget not binding)")
+        return LagrangianResult(choice=best.choice, value=r_lo, status=SolveStatus.OPTIMAL,
+                                iterations=1, wall_time=time.perf_counter() - start,
+                                detail="budget not binding", multiplier=0.0, theta=0.0,
+                                over=best, within=best, budget_use=c_lo)
     lam, iterations = 1.0, 1
     while True:  # find a multiplier whose policy meets the budget
         hi = sweep(model, reward - lam * cost)
@@ -88,7 +103,7 @@ def solve_lagrangian(
         if iterations > max_iterations:
             raise BudgetInfeasibleError(f"no multiplier up to {lam:g} meets budget {name}")
     lo = best
-    status = "optimal"
+    status, detail = SolveStatus.OPTIMAL, ""
     while True:
         if c_lo - c_hi <= tol:
             lam_star = lam
@@ -104,11 +119,14 @@ def solve_lagrangian(
         else:
             hi, r_hi, c_hi = trial, r_t, c_t
         if iterations > max_iterations:
-            status = "iteration limit"
+            status = SolveStatus.ITERATION_LIMIT
+            detail = f"the Lagrangian search stopped at its limit of {max_iterations} iterations"
             break
     theta = 0.0 if c_lo - c_hi <= tol else (limit - c_hi) / (c_lo - c_hi)
     theta = float(min(max(theta, 0.0), 1.0))
     value = theta * r_lo + (1 - theta) * r_hi
     use = theta * c_lo + (1 - theta) * c_hi
-    return LagrangianResult(value, float(lam_star), theta, lo, hi, use, iterations,
-                            time.perf_counter() - start, status)
+    return LagrangianResult(choice=hi.choice, value=value, status=status, iterations=iterations,
+                            wall_time=time.perf_counter() - start, detail=detail,
+                            multiplier=float(lam_star), theta=theta, over=lo, within=hi,
+                            budget_use=use)

@@ -32,6 +32,7 @@ from sequencer.errors import SequencerError
 from sequencer.model.build import DecisionModel
 from sequencer.solve.backward import entry_pair
 from sequencer.solve.objective import Budget
+from sequencer.solve.result import Solution, SolveStatus
 
 LP_SOLVERS = ("glop", "pdlp", "highs")
 MILP_SOLVERS = ("highs", "scip")
@@ -63,18 +64,27 @@ class SolverError(SequencerError):
     """The solver failed or the problem is infeasible; the message says which and why."""
 
 
-@dataclass(frozen=True)
-class LPResult:
-    """Solver contract: ``occupation`` (the policy's flows), ``value``, ``status``,
-    ``iterations`` (unused by OR-Tools' model builder: -1), ``wall_time``."""
+@dataclass(frozen=True, kw_only=True)
+class LPResult(Solution):
+    """The solver contract (``iterations`` is unused by OR-Tools' model builder: -1; ``choice``
+    is ``flow_choice`` of the flows), and the flows themselves: ``occupation``, the budgets'
+    ``budget_use`` and the ``solver`` that found them."""
 
     occupation: np.ndarray  # (pair,)
-    value: float
-    status: str
-    iterations: int
-    wall_time: float
     budget_use: dict[str, float]
     solver: str
+
+
+def flow_choice(model: DecisionModel, occupation: np.ndarray) -> np.ndarray:
+    """(state,) the pair with the most flow in each state the flows reach (the first such pair
+    within 1e-12), -1 in the states they never reach."""
+    starts = model.state_ptr[:-1]
+    flow_max = np.maximum.reduceat(occupation, starts)
+    reached = flow_max > 1e-9
+    idx = np.where(occupation >= flow_max[model.pair_state] - 1e-12, np.arange(model.n_pairs),
+                   np.iinfo(np.int64).max)
+    best = np.minimum.reduceat(idx, starts)
+    return np.where(reached, best, -1)
 
 
 def flow_matrix(model: DecisionModel, constraints=()) -> sp.csr_matrix:
@@ -194,4 +204,9 @@ def solve_lp(
                           + (" (a budget may be infeasible)" if limits else ""))
     values = np.array(engine.values(lp.get_variables()))[:n]
     use = {name_: float(model.reward[:, col] @ values) for name_, col, _ in limits}
-    return LPResult(values, float(engine.objective_value), name, -1, wall, use, solver)
+    solved = SolveStatus.from_ortools(name)
+    detail = ("" if solved is SolveStatus.OPTIMAL else
+              f"{solver} stopped before proving optimality, at its time limit of {time_limit:g} s")
+    return LPResult(choice=flow_choice(model, values), value=float(engine.objective_value),
+                    status=solved, iterations=-1, wall_time=wall, detail=detail,
+                    occupation=values, budget_use=use, solver=solver)

@@ -15,6 +15,7 @@ from sequencer.solve import branch
 from sequencer.solve.backward import sweep
 from sequencer.solve.lp import SolverError, solve_lp
 from sequencer.solve.objective import Budget, Objective
+from sequencer.solve.result import SolveStatus
 from sequencer.solve.solver import solve
 from tests.solve.conftest import enumerate_policies, random_layered_model
 
@@ -51,7 +52,7 @@ def test_equals_enumeration_with_one_and_two_budgets():
                 assert model.initial @ result.parts[:, 3] <= lim_t * (1 + TOLERANCE) + 1e-9
                 assert model.initial @ result.parts[:, 2] <= lim_c * (1 + TOLERANCE) + 1e-9
                 assert found.bound >= found.value - 1e-12  # the LP bounds every policy
-                branched += found.nodes > 1
+                branched += found.iterations > 1
                 bounded += found.bounded
     assert enumerated >= 6 and branched >= 10, (enumerated, branched)
     assert bounded > 0  # some nodes were dropped on their Lagrangian bound alone
@@ -73,7 +74,7 @@ def test_agrees_with_the_highs_milp_on_larger_models(seed):
         pytest.skip("this draw's budgets admit no deterministic policy")
     fallback = sweep(model, reward).choice
     found = branch.branch_and_bound(model, reward, budget.constraints(), fallback)
-    assert found.nodes > 1
+    assert found.iterations > 1
     assert milp.value * (1 - TOLERANCE) <= found.value <= found.bound + 1e-12
     assert found.value <= milp.value * (1 + 1e-4)  # the margin's worth, no more
 
@@ -108,23 +109,27 @@ def test_solve_reports_the_route_taken():
     model = random_layered_model(np.random.default_rng(7), 4, 8, 5, 3, 0.2)
     reward = model.objective_reward(LY.weights())
     loose = solve(model, LY, Budget(toxicity=1e9, cost=1e9), milp_solver="branch")
-    assert loose.status == "optimal (budgets not binding)"
+    assert (loose.status, loose.detail) == (SolveStatus.OPTIMAL, "budgets not binding")
+    assert loose.describe() == "optimal (budgets not binding)"  # the service's budget_status
     # budgets at the use of the policy maximising value - toxicity - cost: they bind, and that
     # deterministic policy is the LP's optimum (Lagrangian sufficiency)
     parts = sweep(model, reward - model.reward[:, 3] - model.reward[:, 2]).parts
     at = solve(model, LY, Budget(toxicity=float(model.initial @ parts[:, 3]),
                                  cost=float(model.initial @ parts[:, 2])), milp_solver="branch")
-    assert at.status == "optimal (the LP solution is deterministic; no branching needed)"
+    assert at.status is SolveStatus.OPTIMAL
+    assert at.detail == "the LP solution is deterministic; no branching needed"
     assert at.value < loose.value and at.price_of_determinism == pytest.approx(0, abs=1e-9)
     budget = Budget(toxicity=0.8 * loose.budget_use["toxicity"],
                     cost=0.9 * loose.budget_use["cost"])
     tight = solve(model, LY, budget, milp_solver="branch")
-    assert tight.status == "optimal" and tight.iterations > 1
+    assert (tight.status, tight.detail) == (SolveStatus.OPTIMAL, "") and tight.iterations > 1
+    assert tight.describe() == "optimal"
     assert tight.method == "occupation LP (glop) + branch and bound"
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(branch, "MAX_NODES", 1)
         fallback = solve(model, LY, budget, milp_solver="branch")
-    assert fallback.status.startswith("optimal (MILP, HiGHS: the tree search did not close")
+    assert fallback.status is SolveStatus.OPTIMAL
+    assert fallback.detail == "MILP, HiGHS: the tree search did not close within 1 LPs"
     assert fallback.value == pytest.approx(tight.value, rel=1e-4)  # the MILP's budget margin
     assert fallback.randomised_value == pytest.approx(tight.randomised_value, rel=1e-9)
     one = solve(model, LY, Budget(toxicity=budget.toxicity), milp_solver="branch")

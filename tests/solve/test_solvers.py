@@ -16,6 +16,7 @@ from sequencer.solve.backward import reachable_states, solve_backward, states_re
 from sequencer.solve.constrained import BudgetInfeasibleError, least_use, solve_lagrangian
 from sequencer.solve.lp import solve_lp
 from sequencer.solve.objective import Budget, Objective
+from sequencer.solve.result import SolveStatus
 from sequencer.solve.solver import solve
 from tests.solve.conftest import enumerate_policies, random_layered_model
 
@@ -30,7 +31,7 @@ def _cohort(model, result):
 def test_lp_equals_backward_induction_on_the_full_model(standard_model, objective):
     bi = _cohort(standard_model, solve_backward(standard_model, objective.weights()))
     lp = solve_lp(standard_model, standard_model.objective_reward(objective.weights()))
-    assert lp.status == "OPTIMAL"
+    assert lp.status is SolveStatus.OPTIMAL
     assert abs(lp.value - bi) <= 1e-6 * abs(bi)
 
 
@@ -270,7 +271,7 @@ def test_milp_equals_enumeration_of_all_deterministic_policies(seed, milp_solver
     limit = float(np.quantile(tox, 0.3))  # binding for most policies
     best = values[tox <= limit * (1 - 1e-5)].max()
     milp = solve_lp(model, reward, Budget(toxicity=limit), solver=milp_solver, deterministic=True)
-    assert milp.status == "OPTIMAL"
+    assert milp.status is SolveStatus.OPTIMAL
     assert milp.value == pytest.approx(best, rel=1e-6)
     assert milp.budget_use["toxicity"] <= limit
 
@@ -283,11 +284,14 @@ def test_budget_status_says_why_no_milp_ran(standard_model):
     free = solve(standard_model, QALY, Budget(toxicity=1e9)).budget_use["toxicity"]
     budget = Budget(toxicity=0.9 * free)  # binding
     asked = solve(standard_model, QALY, budget, milp=False)
-    assert asked.status == "Lagrangian deterministic policy (MILP not requested)"
+    assert asked.status is SolveStatus.FEASIBLE
+    assert asked.detail == "Lagrangian deterministic policy; MILP not requested"
+    assert asked.describe() == "feasible (Lagrangian deterministic policy; MILP not requested)"
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(solver, "MILP_AUTO_PAIRS", 0)
         auto = solve(standard_model, QALY, budget)
-    assert auto.status == "Lagrangian deterministic policy (MILP skipped: large model)"
+    assert auto.status is SolveStatus.FEASIBLE
+    assert auto.detail == "Lagrangian deterministic policy; MILP skipped: large model"
     assert asked.value == auto.value  # the same Lagrangian policy either way
 
 
@@ -314,10 +318,12 @@ def test_two_budgets_equal_enumeration_with_or_without_the_milp():
             if not strict.any():
                 continue
             got = solve(model, objective, Budget(toxicity=tox_limit, cost=cost_limit))
-            statuses.append(got.status)
+            statuses.append((got.status, got.detail))
             assert values[strict].max() * (1 - 1e-6) <= got.value <= values[lax].max() * (1 + 1e-6)
             assert got.budget_use["toxicity"] <= tox_limit * (1 + 1e-6) + 1e-9
             assert got.budget_use["cost"] <= cost_limit * (1 + 1e-6) + 1e-9
-    assert any("no MILP needed" in s for s in statuses), statuses
-    assert any(s == "optimal" for s in statuses), statuses
-    assert any(s == "optimal (budgets not binding)" for s in statuses), statuses
+    optimal = SolveStatus.OPTIMAL
+    assert all(status is optimal for status, _ in statuses), statuses
+    assert (optimal, "the LP solution is deterministic; no MILP needed") in statuses, statuses
+    assert (optimal, "") in statuses, statuses  # the MILP ran
+    assert (optimal, "budgets not binding") in statuses, statuses

@@ -83,3 +83,14 @@ def test_a_missing_or_corrupt_posterior_names_the_command_to_run(tmp_path):
     (priors / "posterior.nc").write_bytes(b"not a netcdf file")
     with pytest.raises(StartupError, match="sequencer fit"):
         load_model_files(Settings(priors_dir=priors))
+
+
+def test_a_posterior_of_another_likelihood_stops_the_start(weibull_as_exponential):
+    """The Weibull posterior copied over posterior.nc: the service does not start, and says
+    which file and what to run."""
+    settings = Settings(priors_dir=weibull_as_exponential)
+    with pytest.raises(StartupError, match="cannot start: .*posterior.nc.*weibull likelihood.*"
+                                           "run `sequencer fit --seed 2026`"):
+        load_model_files(settings)
+    with pytest.raises(StartupError, match="weibull likelihood"), TestClient(create_app(settings)):
+        pass

@@ -1,7 +1,7 @@
 PYTHON ?= python3
 INSTALL = $(PYTHON) -m pip install -c requirements/constraints.txt
 
-.PHONY: demo test fit bench lint
+.PHONY: demo test fit bench lint typecheck
 
 demo:  ## install and print the line-specific estimates from the committed posterior
 	$(INSTALL) -e . && $(PYTHON) -m sequencer estimates
@@ -12,8 +12,13 @@ test:  ## install with the dev extra and run every test (slow statistical checks
 fit:  ## refit the committed posterior
 	$(PYTHON) -m sequencer fit --seed 2026
 
-bench:
-	$(PYTHON) benchmarks/bench_fit.py
+BENCHMARKS = $(sort $(wildcard benchmarks/bench_*.py))
 
-lint:
+bench:  ## run every benchmark in benchmarks/ (each prints its table; see benchmarks/README.md)
+	set -e; for script in $(BENCHMARKS); do echo "== $$script"; $(PYTHON) $$script; done
+
+lint:  ## ruff over the package, the tests and the benchmarks
 	$(PYTHON) -m ruff check sequencer tests benchmarks
+
+typecheck:  ## mypy over the package (the dev extra installs it)
+	$(PYTHON) -m mypy sequencer --ignore-missing-imports

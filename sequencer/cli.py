@@ -45,10 +45,6 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(code=2)
 
 
-def _posterior_path(priors_dir: Path, likelihood: str) -> Path:
-    return priors_dir / ("posterior.nc" if likelihood == "exponential" else f"posterior-{likelihood}.nc")
-
-
 @evidence_app.command("list")
 def evidence_list(priors_dir: PriorsDir = None) -> None:
     """One line per trial: phase, design, line, region, arms, contrasts, citation."""
@@ -112,7 +108,7 @@ def fit(
     from sequencer.bayes.config import ModelConfig, SamplerConfig
     from sequencer.bayes.diagnostics import diagnose
     from sequencer.bayes.fit import fit as run_fit
-    from sequencer.bayes.fit import save_posterior
+    from sequencer.bayes.fit import posterior_path, save_posterior
     from sequencer.bayes.holdout import hold_out as run_hold_out
     from sequencer.evidence.load import load_evidence
 
@@ -153,7 +149,7 @@ def fit(
         typer.echo("diagnostics FAILED: the posterior was not saved", err=True)
         raise typer.Exit(code=1)
     if not hold_out:
-        path = save_posterior(result.idata, _posterior_path(priors_dir, likelihood.value))
+        path = save_posterior(result.idata, posterior_path(priors_dir, likelihood.value))
         typer.echo(f"wrote {path}")
 
 
@@ -164,7 +160,7 @@ def estimates(
 ) -> None:
     """Print line-specific estimates (median PFS/OS, ORR, grade >= 3 AEs) from the posterior."""
     from sequencer.bayes.config import ModelConfig
-    from sequencer.bayes.fit import load_posterior
+    from sequencer.bayes.fit import load_posterior, posterior_path
     from sequencer.evidence.load import load_evidence
     from sequencer.model.parameter_set import PosteriorParameters
     from sequencer.reports.estimates import estimate_rows, format_estimates
@@ -173,7 +169,7 @@ def estimates(
     try:
         ev = load_evidence(priors_dir)
         idata = load_posterior(
-            _posterior_path(priors_dir, likelihood.value), ev, ModelConfig(likelihood=likelihood.value)
+            posterior_path(priors_dir, likelihood.value), ev, ModelConfig(likelihood=likelihood.value)
         )
     except SequencerError as exc:
         _fail(exc)
@@ -190,14 +186,14 @@ def ppc_command(
     """Posterior predictive check of the saved posterior against every reported median and HR."""
     from sequencer.bayes import ppc
     from sequencer.bayes.config import ModelConfig
-    from sequencer.bayes.fit import load_posterior
+    from sequencer.bayes.fit import load_posterior, posterior_path
     from sequencer.evidence.load import load_evidence
 
     priors_dir = priors_dir or _default_priors()
     config = ModelConfig(likelihood=likelihood.value)
     try:
         ev = load_evidence(priors_dir)
-        idata = load_posterior(_posterior_path(priors_dir, likelihood.value), ev, config)
+        idata = load_posterior(posterior_path(priors_dir, likelihood.value), ev, config)
     except SequencerError as exc:
         _fail(exc)
     typer.echo(ppc.format_table(ppc.posterior_predictive_check(idata, ev, config, seed)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,12 @@ import typer
 from sequencer.cli import PriorsDir, _default_priors, _fail, app
 from sequencer.cli_solve import InfoOpt, InvestigationalOpt, ObjectiveChoice, ObjectiveOpt, WtpOpt
 from sequencer.errors import SequencerError
+
+
+def _ray_address() -> str | None:
+    """The Ray cluster the command line runs on: ``RAY_ADDRESS`` (Ray's own variable), or
+    None for a local Ray."""
+    return os.environ.get("RAY_ADDRESS") or None
 
 
 @app.command()
@@ -54,7 +61,8 @@ def cohort(
             raise SequencerError(f"reference: {reference!r} is not one of the study's "
                                  f"strategies {list(spec.all_strategies)}")
         sources = load_sources(priors_dir or _default_priors())
-        run_dir = run_study(spec, out, workers=workers, sources=sources, progress=not quiet)
+        run_dir = run_study(spec, out, workers=workers, sources=sources, progress=not quiet,
+                            address=_ray_address())
         summary = finish_study(run_dir, spec, sources, reference)
     except (SequencerError, ValueError) as exc:
         _fail(exc)
@@ -93,7 +101,8 @@ def trial(
         spec = TrialSpec(arm_a, arm_b, n_per_arm, accrual_months, follow_up_months, reps, seed,
                          draws, alpha, target_power, max(n_max, n_per_arm)).validate()
         sources = load_sources(priors_dir or _default_priors())
-        result = summarise_trial(run_trial(spec, workers, sources, progress=not quiet), spec)
+        result = summarise_trial(run_trial(spec, workers, sources, progress=not quiet,
+                                           address=_ray_address()), spec)
     except (SequencerError, ValueError) as exc:
         _fail(exc)
     hr = result.hr

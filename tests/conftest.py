@@ -36,3 +36,12 @@ def committed_posterior(evidence):
     from sequencer.bayes.fit import load_posterior
 
     return load_posterior(DEFAULT_PRIORS_DIR / "posterior.nc", evidence, ModelConfig())
+
+
+@pytest.fixture()
+def weibull_as_exponential(priors_copy: Path) -> Path:
+    """A priors folder whose posterior.nc is the committed Weibull posterior (copied over it),
+    with the parameter file: every exponential path must refuse it."""
+    shutil.copy(DEFAULT_PRIORS_DIR / "parameters.yaml", priors_copy / "parameters.yaml")
+    shutil.copy(DEFAULT_PRIORS_DIR / "posterior-weibull.nc", priors_copy / "posterior.nc")
+    return priors_copy

@@ -73,3 +73,32 @@ def test_explain_lists_every_regimen_and_rejects_bad_fields():
     assert bad.exit_code == 2 and "received: unknown regimen id 'tdxd'" in bad.output
     bad = runner.invoke(app, ["solve", "--budget-cost", "1"])
     assert bad.exit_code == 2 and "least achievable" in bad.output
+
+
+@pytest.mark.parametrize("command", [["solve"], ["cohort", "--draws", "2", "--patients", "10"]])
+def test_solve_and_cohort_refuse_a_posterior_of_another_likelihood(command, weibull_as_exponential,
+                                                                   tmp_path):
+    """posterior.nc replaced by the Weibull posterior: an error message naming the file and the
+    command to run, exit code 2, no traceback, nothing simulated."""
+    out = tmp_path / "run"
+    args = [*command, "--priors-dir", str(weibull_as_exponential)]
+    if command[0] == "cohort":
+        args += ["--out", str(out), "--quiet"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "weibull likelihood" in result.output
+    assert str(weibull_as_exponential / "posterior.nc") in result.output
+    assert "run `sequencer fit --seed 2026`" in result.output
+    assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)
+    assert not out.exists()
+
+
+def test_serve_refuses_a_posterior_of_another_likelihood(weibull_as_exponential, monkeypatch):
+    """`sequencer serve` checks the model files before it starts uvicorn: the message, exit 2."""
+    monkeypatch.setenv("SEQUENCER_PRIORS_DIR", str(weibull_as_exponential))
+    monkeypatch.setattr("sequencer.api.workers.serve",
+                        lambda *args, **kwargs: pytest.fail("uvicorn was started"))
+    result = runner.invoke(app, ["serve", "--port", "8765"])
+    assert result.exit_code == 2, result.output
+    assert "cannot start" in result.output and "weibull likelihood" in result.output
+    assert "run `sequencer fit --seed 2026`" in result.output

@@ -53,7 +53,8 @@ def _job_runner(settings: Settings, sources):
     except Exception as exc:  # noqa: BLE001 - any driver error stops the start with its reason
         raise StartupError(f"cannot start: job database {settings.database_url!r}: {exc}") from None
     settings.jobs_dir.mkdir(parents=True, exist_ok=True)
-    return JobRunner(store, sources, settings.jobs_dir, settings.job_workers)
+    return JobRunner(store, sources, settings.jobs_dir, settings.job_workers,
+                     ray_address=settings.ray_address)
 
 
 def create_app(settings: Settings | None = None, sources=None) -> FastAPI:

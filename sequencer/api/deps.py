@@ -26,13 +26,14 @@ async def get_sources(request: Request) -> ModelSources:
     return sources
 
 
-async def require_api_key(request: Request, key: Annotated[str | None, Security(_key_header)]) -> None:
-    keys = request.app.state.settings.api_keys
-    # bytes: compare_digest refuses non-ASCII str, and header values may be any latin-1 text
-    if key is None or not any(hmac.compare_digest(key.encode(), k.encode()) for k in keys):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or unknown X-API-Key header",
-                            headers={"WWW-Authenticate": "APIKey"})
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SourcesDep = Annotated[ModelSources, Depends(get_sources)]
+
+
+async def require_api_key(settings: SettingsDep,
+                          key: Annotated[str | None, Security(_key_header)]) -> None:
+    # bytes: compare_digest refuses non-ASCII str, and header values may be any latin-1 text
+    if key is None or not any(hmac.compare_digest(key.encode(), k.encode())
+                              for k in settings.api_keys):
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or unknown X-API-Key header",
+                            headers={"WWW-Authenticate": "APIKey"})

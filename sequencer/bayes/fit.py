@@ -11,7 +11,7 @@ import arviz as az
 import xarray as xr
 
 from sequencer import __version__
-from sequencer.bayes.config import ModelConfig, SamplerConfig
+from sequencer.bayes.config import Likelihood, ModelConfig, SamplerConfig
 from sequencer.bayes.data import ModelData, build_model_data
 from sequencer.bayes.model import build_pymc_model
 from sequencer.errors import PosteriorMismatchError, StageError
@@ -106,46 +106,81 @@ def save_posterior(idata: az.InferenceData, path: str | Path) -> Path:
     return write_atomic(path, lambda tmp: slim.to_netcdf(str(tmp), engine="h5netcdf"))
 
 
+def posterior_path(priors_dir: str | Path, likelihood: Likelihood = "exponential") -> Path:
+    """Where the posterior of ``likelihood`` lives: ``posterior.nc`` (exponential) or
+    ``posterior-<likelihood>.nc``."""
+    name = POSTERIOR_FILE if likelihood == "exponential" else f"posterior-{likelihood}.nc"
+    return Path(priors_dir) / name
+
+
+def fit_command(likelihood: Likelihood = "exponential") -> str:
+    """The command that fits (and saves) the posterior of ``likelihood``."""
+    return FIT_COMMAND + ("" if likelihood == "exponential" else f" --likelihood {likelihood}")
+
+
 def load_posterior(
     path: str | Path, evidence: EvidenceBase, model_config: ModelConfig | None = None
 ) -> az.InferenceData:
-    """Load a saved posterior and refuse it unless it matches the evidence, config and version.
+    """Load a saved posterior and refuse it unless it matches the evidence, the model
+    configuration and the version.
+
+    Parameters
+    ----------
+    path
+        The posterior file (see ``posterior_path``).
+    evidence
+        The evidence on disk; its hash must equal the one the posterior was fitted to.
+    model_config
+        The configuration the posterior must have been fitted under; default ``ModelConfig()``
+        (the exponential likelihood, the file ``posterior.nc``). Pass
+        ``ModelConfig(likelihood="weibull")`` for ``posterior-weibull.nc``. The check always
+        runs: a posterior fitted under another likelihood or other priors is refused.
 
     Raises
     ------
     StageError
         The file does not exist (the fit stage has not run).
     PosteriorMismatchError
-        The file was fitted to other evidence, another model configuration, or another version.
+        The file was fitted to other evidence, another model configuration (likelihood or
+        priors), another version, or with a trial held out. The message names the file and the
+        command that refits it.
     """
     path = Path(path)
+    model_config = model_config or ModelConfig()
+    command = fit_command(model_config.likelihood)
     if not path.exists():
-        raise StageError(f"{path}: no fitted posterior; run `{FIT_COMMAND}` first")
+        raise StageError(f"{path}: no fitted posterior; run `{command}` first")
     try:
         posterior = xr.open_dataset(path, group="posterior", engine="h5netcdf").load()
         stats = xr.open_dataset(path, group="sample_stats", engine="h5netcdf").load()
     except (OSError, ValueError) as exc:
         raise PosteriorMismatchError(
-            f"{path}: not a readable posterior file ({exc}); run `{FIT_COMMAND}`"
+            f"{path}: not a readable posterior file ({exc}); run `{command}`"
         ) from None
     attrs = posterior.attrs
+    fitted_with = attrs.get("likelihood")
+    if fitted_with != model_config.likelihood:
+        raise PosteriorMismatchError(
+            f"{path}: the posterior does not match the model configuration: it was fitted with "
+            f"the {fitted_with} likelihood, this file must hold the {model_config.likelihood} "
+            f"one; run `{command}`"
+        )
     expected = {
         "evidence_sha256": evidence.sha256,
+        "model_config_sha256": model_config.sha256(),
         "sequencer_version": __version__,
     }
-    if model_config is not None:
-        expected["model_config_sha256"] = model_config.sha256()
     for key, want in expected.items():
         got = attrs.get(key)
         if got != want:
             what = key.removesuffix("_sha256").replace("_", " ")
             raise PosteriorMismatchError(
-                f"{path}: the posterior does not match the {what} on disk "
-                f"({key}: file {str(got)[:12]}, expected {str(want)[:12]}); run `{FIT_COMMAND}`"
+                f"{path}: the posterior does not match the {what} "
+                f"({key}: file {str(got)[:12]}, expected {str(want)[:12]}); run `{command}`"
             )
     if attrs.get("held_out_trial"):
         raise PosteriorMismatchError(
             f"{path}: this posterior was fitted with trial '{attrs['held_out_trial']}' held out; "
-            f"run `{FIT_COMMAND}`"
+            f"run `{command}`"
         )
     return az.InferenceData(posterior=posterior, sample_stats=stats)

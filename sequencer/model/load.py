@@ -1,22 +1,25 @@
 """Load the fitted posterior and the parameter file into ``ModelInputs`` (one call for CLI,
-service and notebooks). The posterior must match the evidence on disk; a missing posterior is a
-``StageError`` that names the command to run."""
+service and notebooks). The posterior must match the evidence on disk, the model configuration
+of its likelihood and the version; a missing posterior is a ``StageError`` that names the command
+to run."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
 from sequencer import __version__
-from sequencer.errors import StageError
+from sequencer.bayes.config import Likelihood, ModelConfig
 from sequencer.evidence.load import DEFAULT_PRIORS_DIR, EvidenceBase, load_evidence
 from sequencer.model.cache import EligibilityCache
 from sequencer.model.inputs import ModelInputs
 from sequencer.model.parameter_set import PosteriorParameters
 from sequencer.model.parameters import ModelParameters, load_parameters
+
+LIKELIHOODS = get_args(Likelihood)
 
 
 @dataclass(frozen=True)
@@ -59,22 +62,23 @@ class ModelSources:
 def load_sources(
     priors_dir: str | Path = DEFAULT_PRIORS_DIR,
     parameters_path: str | Path | None = None,
-    likelihood: str = "exponential",
+    likelihood: Likelihood = "exponential",
 ) -> ModelSources:
-    """Evidence, posterior (checked against the evidence) and parameters from ``priors_dir``."""
-    from sequencer.bayes.fit import load_posterior
+    """Evidence, posterior and parameters from ``priors_dir``.
 
+    The posterior of ``likelihood`` (``posterior.nc`` or ``posterior-weibull.nc``) is checked
+    against the evidence, the default ``ModelConfig`` of that likelihood and the version, so a
+    file fitted under another likelihood or other priors is refused (``PosteriorMismatchError``,
+    naming the file and the command that refits it).
+    """
+    from sequencer.bayes.fit import load_posterior, posterior_path
+
+    if likelihood not in LIKELIHOODS:
+        raise ValueError(f"likelihood: expected one of {list(LIKELIHOODS)}, got {likelihood!r}")
     priors_dir = Path(priors_dir)
     evidence = load_evidence(priors_dir)
-    name = "posterior.nc" if likelihood == "exponential" else f"posterior-{likelihood}.nc"
-    path = priors_dir / name
-    if not path.exists():
-        raise StageError(
-            f"{path} not found: run `sequencer fit --seed 2026"
-            + ("" if likelihood == "exponential" else f" --likelihood {likelihood}")
-            + "` first"
-        )
-    idata = load_posterior(path, evidence)
+    path = posterior_path(priors_dir, likelihood)
+    idata = load_posterior(path, evidence, ModelConfig(likelihood=likelihood))
     posterior = PosteriorParameters.from_posterior(idata, evidence)
     parameters = load_parameters(parameters_path or priors_dir / "parameters.yaml",
                                  evidence.catalogue.vocabulary, evidence.catalogue)

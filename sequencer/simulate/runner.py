@@ -1,4 +1,4 @@
-"""Run a study's shards on Ray (local by default, the cluster at ``RAY_ADDRESS`` when set).
+"""Run a study's shards on Ray (local by default, the cluster at ``address`` when given).
 
 The run directory holds ``spec.json``, one parquet file per finished shard, for draw 0 patient
 histories, and ``run_stats.json`` (wall time, peak memory of the driver and of each worker). Starting a run on a directory that already has the same ``spec.json``
@@ -97,14 +97,14 @@ def _peak_rss_mb() -> float:
 
 
 @contextmanager
-def ray_session(workers: int | None):
-    """Ray for the duration of a run: the cluster at ``RAY_ADDRESS`` if set, else a local one
-    with ``workers`` CPUs (default all); an already initialised Ray is used as it is."""
+def ray_session(workers: int | None, address: str | None = None):
+    """Ray for the duration of a run: the cluster at ``address`` if given (the caller's setting:
+    the service's ``Settings.ray_address``, the command line's ``RAY_ADDRESS``), else a local
+    one with ``workers`` CPUs (default all); an already initialised Ray is used as it is."""
     import ray
 
     started_here = not ray.is_initialized()
     if started_here:
-        address = os.environ.get("RAY_ADDRESS")
         ray.init(address=address or None, num_cpus=None if address else workers,
                  include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     try:
@@ -116,9 +116,10 @@ def ray_session(workers: int | None):
 
 def run_study(spec: StudySpec, run_dir: str | Path, workers: int | None = None,
               sources: ModelSources | None = None, progress: bool = True, *,
-              should_stop: Callable[[], bool] | None = None) -> Path:
+              should_stop: Callable[[], bool] | None = None,
+              address: str | None = None) -> Path:
     """Run (or resume) ``spec`` into ``run_dir`` with ``workers`` local Ray CPUs (default: all;
-    ignored when ``RAY_ADDRESS`` points at a cluster). ``should_stop``: see the module doc."""
+    ignored when ``address`` names a Ray cluster). ``should_stop``: see the module doc."""
     spec = spec.validate()
     run_dir = Path(run_dir).resolve()
     pending = prepare_run_dir(spec, run_dir)
@@ -129,7 +130,7 @@ def run_study(spec: StudySpec, run_dir: str | Path, workers: int | None = None,
     by_draw: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for draw, chunk, n in pending:
         by_draw[draw].append((chunk, n))
-    with ray_session(workers) as ray:
+    with ray_session(workers, address) as ray:
         task = ray.remote(num_cpus=1, max_retries=RETRIES, retry_exceptions=True)(_draw_task)
         sources_ref, plan_ref = ray.put(sources), ray.put(plan)
         refs = [task.remote([sources_ref], spec, d, chunks, plan_ref, str(run_dir))
@@ -156,17 +157,18 @@ def _trial_task(sources_box, spec, draw, plan):  # runs in a Ray worker
 
 
 def run_trial(spec, workers: int | None = None, sources: ModelSources | None = None,
-              progress: bool = True, *, should_stop: Callable[[], bool] | None = None):
+              progress: bool = True, *, should_stop: Callable[[], bool] | None = None,
+              address: str | None = None):
     """Simulate every replicate of a ``TrialSpec``; returns OS (rep, arm, n_max) in draw
     order, so the result does not depend on which worker finished first. ``should_stop``: see
-    the module doc."""
+    the module doc; ``address``: a Ray cluster (default a local Ray with ``workers`` CPUs)."""
     import numpy as np
 
     spec = spec.validate()
     sources = sources or load_sources()
     per = spec.reps // spec.draws
     out = np.empty((spec.reps, 2, spec.n_max))
-    with ray_session(workers) as ray:
+    with ray_session(workers, address) as ray:
         task = ray.remote(num_cpus=1, max_retries=RETRIES, retry_exceptions=True)(_trial_task)
         sources_ref, plan_ref = ray.put(sources), ray.put(plan_study(sources, spec.study()))
         refs = [task.remote([sources_ref], spec, d, plan_ref) for d in range(spec.draws)]

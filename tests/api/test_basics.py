@@ -83,3 +83,51 @@ def test_a_missing_or_corrupt_posterior_names_the_command_to_run(tmp_path):
     (priors / "posterior.nc").write_bytes(b"not a netcdf file")
     with pytest.raises(StartupError, match="sequencer fit"):
         load_model_files(Settings(priors_dir=priors))
+
+
+def test_a_posterior_of_another_likelihood_stops_the_start(weibull_as_exponential):
+    """The Weibull posterior copied over posterior.nc: the service does not start, and says
+    which file and what to run."""
+    settings = Settings(priors_dir=weibull_as_exponential)
+    with pytest.raises(StartupError, match="cannot start: .*posterior.nc.*weibull likelihood.*"
+                                           "run `sequencer fit --seed 2026`"):
+        load_model_files(settings)
+    with pytest.raises(StartupError, match="weibull likelihood"), TestClient(create_app(settings)):
+        pass
+
+
+def test_the_ray_address_setting_reaches_ray_init(tmp_path, sources, monkeypatch):
+    """A job connects to the cluster ``Settings.ray_address`` names (no real cluster: ray.init
+    is replaced by a recorder that refuses, so the job fails with its error)."""
+    import threading
+
+    import ray
+
+    from sequencer.api.app import _job_runner
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)  # the setting, not the environment
+    calls, called = [], threading.Event()
+
+    def recording_init(**kwargs):
+        calls.append(kwargs)
+        called.set()
+        raise ConnectionError("no Ray cluster in tests")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", recording_init)
+    address = "ray://ray-head.example:10001"
+    settings = Settings(ray_address=address, database_url=f"sqlite:///{tmp_path / 'jobs.db'}",
+                        jobs_dir=tmp_path / "runs", job_workers=1)
+    runner = _job_runner(settings, sources)
+    runner.start()
+    try:
+        job = runner.submit("trial-simulation", {"arm_a": "toga-era", "arm_b": "guideline",
+                                                 "n_per_arm": 20, "reps": 2, "draws": 1,
+                                                 "n_max": 30, "seed": 5})
+        assert called.wait(timeout=60), "the job never reached ray.init"
+    finally:
+        runner.stop()
+    assert [call["address"] for call in calls] == [address]
+    assert calls[0]["num_cpus"] is None  # a cluster uses its own CPUs
+    record = runner.store.get(job.id)
+    assert record.status == "failed" and "no Ray cluster in tests" in record.error

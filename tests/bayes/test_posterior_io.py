@@ -41,6 +41,60 @@ def test_stale_posterior_is_refused_with_the_command_to_run(priors_copy, tmp_pat
         load_posterior(tmp_path / "missing.nc", changed)
 
 
+@pytest.mark.parametrize("likelihood", ["exponential", "weibull"])
+def test_committed_posteriors_carry_the_current_configuration(likelihood, evidence):
+    """Each committed posterior was fitted under the default configuration of its likelihood as
+    it stands now (the hash the fit stored equals the current one), so it loads."""
+    name = "posterior.nc" if likelihood == "exponential" else f"posterior-{likelihood}.nc"
+    config = ModelConfig(likelihood=likelihood)
+    idata = load_posterior(DEFAULT_PRIORS_DIR / name, evidence, config)
+    assert idata.posterior.attrs["model_config_sha256"] == config.sha256()
+    assert idata.posterior.attrs["likelihood"] == likelihood
+
+
+def test_a_weibull_posterior_in_posterior_nc_is_refused(weibull_as_exponential, evidence):
+    """The check runs on every load, with no configuration passed (the default exponential one),
+    and the message names the file and the command that refits it."""
+    from sequencer.model.load import load_sources
+
+    path = weibull_as_exponential / "posterior.nc"
+    with pytest.raises(PosteriorMismatchError, match="weibull likelihood") as refused:
+        load_posterior(path, evidence)
+    message = str(refused.value)
+    assert str(path) in message and "run `sequencer fit --seed 2026`" in message
+    with pytest.raises(PosteriorMismatchError, match="weibull likelihood.*exponential"):
+        load_sources(weibull_as_exponential)
+
+
+def test_an_exponential_posterior_in_the_weibull_file_is_refused(priors_copy, evidence):
+    from sequencer.model.load import load_sources
+
+    shutil.copy(DEFAULT_PRIORS_DIR / "parameters.yaml", priors_copy / "parameters.yaml")
+    shutil.copy(DEFAULT_PRIORS_DIR / "posterior.nc", priors_copy / "posterior-weibull.nc")
+    with pytest.raises(PosteriorMismatchError,
+                       match="exponential likelihood.*`sequencer fit --seed 2026 --likelihood "
+                             "weibull`"):
+        load_sources(priors_copy, likelihood="weibull")
+    with pytest.raises(ValueError, match="likelihood: expected one of"):
+        load_sources(priors_copy, likelihood="gompertz")
+
+
+def test_other_priors_or_version_are_refused_without_a_config_argument(
+        tmp_path, committed_posterior, evidence):
+    """Same likelihood, other priors (the stored hash differs) or another version: refused by
+    the default load, which is what the service and the command line use."""
+    for key, value, what in [("model_config_sha256", "0" * 64, "model config"),
+                             ("sequencer_version", "0.0.0-other", "sequencer version")]:
+        changed = committed_posterior.copy()
+        changed.posterior.attrs[key] = value
+        target = save_posterior(changed, tmp_path / f"{key}.nc")
+        with pytest.raises(PosteriorMismatchError, match=f"does not match the {what}"):
+            load_posterior(target, evidence)
+    with pytest.raises(PosteriorMismatchError, match="model config"):
+        load_posterior(DEFAULT_PRIORS_DIR / "posterior.nc", evidence,
+                       ModelConfig(median_event_fraction=0.5))
+
+
 def test_corrupt_file_is_refused(tmp_path, evidence):
     bad = tmp_path / "posterior.nc"
     bad.write_bytes(b"not a netcdf file")

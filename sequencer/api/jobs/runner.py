@@ -37,9 +37,13 @@ STOP_SECONDS = 30.0  # how long stop() waits for the running job to be put back
 
 
 class JobRunner:
+    """Runs the jobs of ``store``: ``workers`` local Ray CPUs, or the Ray cluster at
+    ``ray_address`` (the service passes ``Settings.ray_address``; None: a local Ray)."""
+
     def __init__(self, store: JobStore, sources: ModelSources, jobs_dir: Path,
-                 workers: int | None = None) -> None:
+                 workers: int | None = None, ray_address: str | None = None) -> None:
         self.store, self.sources, self.workers = store, sources, workers
+        self.ray_address = ray_address
         self.jobs_dir = Path(jobs_dir)
         self._lock = store.runner_lock()
         self._stop = threading.Event()
@@ -155,14 +159,16 @@ class JobRunner:
             from sequencer.simulate.runner import run_study
             spec = CohortStudyRequest(**job.request).spec().validate()
             run_dir = run_study(spec, self.jobs_dir / job.id, workers=self.workers,
-                                sources=self.sources, progress=False, should_stop=stop)
+                                sources=self.sources, progress=False, should_stop=stop,
+                                address=self.ray_address)
             summary = finish_study(run_dir, spec, self.sources, job.request.get("reference"))
             return clean_json({"provenance": self.sources.provenance(), **summary})
         from sequencer.simulate.runner import run_trial
         from sequencer.simulate.trial import summarise_trial
 
         spec = TrialRequest(**job.request).spec().validate()
-        os_time = run_trial(spec, self.workers, self.sources, progress=False, should_stop=stop)
+        os_time = run_trial(spec, self.workers, self.sources, progress=False, should_stop=stop,
+                            address=self.ray_address)
         result = summarise_trial(os_time, spec)
         return clean_json({"provenance": self.sources.provenance(), **asdict(result)})
 

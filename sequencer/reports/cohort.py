@@ -7,9 +7,9 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 from pathlib import Path
 
+from sequencer.io import write_atomic, write_text_atomic
 from sequencer.simulate.shards import MAX_LINES
 
 
@@ -34,7 +34,7 @@ def write_outputs(run_dir: Path, summary: dict, spec_json: str, provenance: dict
     """Write ``summary.json``, ``strategies.csv``, ``incremental.csv`` and ``ceac.csv``."""
     run_dir = Path(run_dir)
     full = {"spec": json.loads(spec_json), "provenance": provenance, **summary}
-    written = [_atomic_text(run_dir / "summary.json", json.dumps(_clean(full), indent=2))]
+    written = [write_text_atomic(run_dir / "summary.json", json.dumps(_clean(full), indent=2))]
     rows = []
     for name, row in summary["strategies"].items():
         flat = {"strategy": name}
@@ -104,19 +104,13 @@ def _clean(value):
     return value
 
 
-def _atomic_text(path: Path, text: str) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
-
-
 def _csv(path: Path, rows: list[dict]) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
     fields = list(dict.fromkeys(k for row in rows for k in row))
-    with tmp.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
-    return path
+
+    def write_rows(tmp: Path) -> None:
+        with tmp.open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    return write_atomic(path, write_rows)

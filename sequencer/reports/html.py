@@ -13,14 +13,12 @@ import csv
 import hashlib
 import html
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from sequencer.errors import StageError
+from sequencer.io import atomic_directory
 from sequencer.reports import figures
 
 MAX_LINES = 4
@@ -142,9 +140,7 @@ def write_report(run_dir: Path) -> Path:
     run_dir = Path(run_dir)
     summary = load_summary(run_dir)
     digest = hashlib.sha256((run_dir / "summary.json").read_bytes()).hexdigest()
-    tmp = Path(tempfile.mkdtemp(prefix=".report-", dir=run_dir))
-    try:
-        os.chmod(tmp, 0o755)
+    with atomic_directory(run_dir / "report") as tmp:
         pngs = _write_figures(summary, tmp)
         for stem, rows in (("headline", headline_rows(summary)),
                            ("incremental", incremental_rows(summary)),
@@ -152,10 +148,6 @@ def write_report(run_dir: Path) -> Path:
             _write_csv(tmp / f"{stem}.csv", rows, ["group", "wtp", "per_patient",
                                                    "standard_error", "parameters"])
         (tmp / "report.html").write_text(render_html(summary, run_dir, digest, pngs))
-        _swap_in(tmp, run_dir / "report")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return run_dir / "report" / "report.html"
 
 
@@ -307,13 +299,3 @@ def _write_csv(path: Path, rows: list[dict], empty_fields: list[str]) -> None:
         writer.writeheader()
         writer.writerows(rows)
 
-
-def _swap_in(new: Path, target: Path) -> None:
-    """Replace the folder ``target`` by ``new`` (both in the same directory)."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}-old-{os.getpid()}")
-        os.replace(target, old)
-    os.replace(new, target)
-    if old is not None:
-        shutil.rmtree(old) if old.is_dir() else old.unlink()

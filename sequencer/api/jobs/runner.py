@@ -157,7 +157,7 @@ class JobRunner:
             run_dir = run_study(spec, self.jobs_dir / job.id, workers=self.workers,
                                 sources=self.sources, progress=False, should_stop=stop)
             summary = finish_study(run_dir, spec, self.sources, job.request.get("reference"))
-            return clean_json({"provenance": self.sources.provenance(), **summary})
+            return summary.model_dump(mode="json")  # the run directory's summary.json
         from sequencer.simulate.runner import run_trial
         from sequencer.simulate.trial import summarise_trial
 

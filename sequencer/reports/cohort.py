@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sequencer.io import write_atomic, write_text_atomic
 from sequencer.simulate.shards import MAX_LINES
-from sequencer.simulate.summary_schema import Interval, StudySummary
+from sequencer.simulate.summary_schema import IncrementalRow, Interval, StudySummary
 
 
 def finish_study(run_dir: Path, spec, sources, reference: str | None = None) -> StudySummary:
@@ -49,8 +49,8 @@ def write_outputs(run_dir: Path, summary: StudySummary) -> list[Path]:
         rows.append(flat)
     written.append(_csv(run_dir / "strategies.csv", rows))
     written.append(_csv(run_dir / "incremental.csv", [
-        {"strategy": name, **row.model_dump()} for name, row in zip(summary.strategies,
-                                                                    summary.incremental)]))
+        {"strategy": name, **_nan_for_undefined(row)}
+        for name, row in zip(summary.strategies, summary.incremental)]))
     ceac = summary.ceac.by_strategy
     written.append(_csv(run_dir / "ceac.csv", [
         {"wtp": w, **{n: p[i] for n, p in ceac.items()}, "frontier": summary.ceaf.optimal[i],
@@ -99,6 +99,12 @@ def _clean(value):
     if hasattr(value, "item"):  # numpy scalar
         return _clean(value.item())
     return value
+
+
+def _nan_for_undefined(row: IncrementalRow) -> dict:
+    """The row with undefined ratios as NaN: incremental.csv has always written them 'nan'."""
+    text = {"status", "comparator", "ref_label"}
+    return {k: math.nan if v is None and k not in text else v for k, v in row.model_dump().items()}
 
 
 def _csv(path: Path, rows: list[dict]) -> Path:

@@ -93,6 +93,7 @@ def trial(
     import json
     from dataclasses import asdict
 
+    from sequencer.io import write_text_atomic
     from sequencer.model.load import load_sources
     from sequencer.simulate.runner import run_trial
     from sequencer.simulate.trial import TrialSpec, summarise_trial
@@ -120,12 +121,9 @@ def trial(
     typer.echo(f"patients per arm for {target_power:.0%} power: "
                + (f"{size}" if size else f"more than {spec.n_max} (raise --n-max)"))
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
         payload = {"spec": json.loads(spec.to_json()), "provenance": sources.provenance(),
                    **asdict(result)}
-        tmp = out / ".trial.json.tmp"
-        tmp.write_text(json.dumps(payload, indent=2))
-        tmp.replace(out / "trial.json")
+        write_text_atomic(out / "trial.json", json.dumps(payload, indent=2))
 
 
 @app.command()
@@ -139,6 +137,7 @@ def calibrate(
     policies/calibration.yaml."""
     import csv
 
+    from sequencer.io import write_atomic
     from sequencer.model.load import load_sources
     from sequencer.simulate.calibration import calibrate as run_calibration
     from sequencer.simulate.calibration import format_calibration
@@ -152,10 +151,10 @@ def calibrate(
         _fail(exc)
     typer.echo(format_calibration(rows))
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        tmp = out / ".calibration.csv.tmp"
-        with tmp.open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        tmp.replace(out / "calibration.csv")
+        def write_rows(tmp: Path) -> None:
+            with tmp.open("w", newline="") as fh:
+                writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows)
+
+        write_atomic(out / "calibration.csv", write_rows)

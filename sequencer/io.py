@@ -1,9 +1,11 @@
-"""File helpers: every write goes to a temporary file in the target folder, then is renamed."""
+"""File helpers: every write goes to a temporary file (or folder) in the target folder, then is
+renamed onto the target, so a reader sees the old version or the new one, never half of one."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,7 +16,8 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` on success.
 
     On any exception the temporary file is removed and ``target`` is left untouched, so a
-    reader never sees a half-written file.
+    reader never sees a half-written file. The temporary name starts with a dot (hidden, and
+    skipped by pyarrow when it reads a folder of parquet files).
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -23,9 +26,7 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp creates 0600; give the usual file mode
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual file mode
         os.replace(tmp_path, target)
     finally:
         if tmp_path.exists():
@@ -42,3 +43,35 @@ def write_atomic(target: str | os.PathLike[str], writer: Callable[[Path], None])
 def write_text_atomic(target: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` to ``target`` atomically (UTF-8)."""
     return write_atomic(target, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+@contextlib.contextmanager
+def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a new empty folder beside ``target``; swap it in for ``target`` on success.
+
+    The old ``target`` (if any) is renamed aside, the new folder renamed onto it, and the old
+    one removed, so a reader sees the old folder or the new one whole. On any exception the new
+    folder is removed and ``target`` is left untouched.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700; give the usual folder mode
+        yield tmp
+        old = None
+        if target.exists():
+            old = target.with_name(f".{target.name}-old-{os.getpid()}")
+            os.replace(target, old)
+        os.replace(tmp, target)
+        if old is not None:
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask

@@ -1,6 +1,6 @@
 """Figures of a cohort study report, drawn from ``summary.json``.
 
-Every function takes parts of the summary and returns a :class:`matplotlib.figure.Figure`
+Every function takes parts of the :class:`StudySummary` and returns a :class:`matplotlib.figure.Figure`
 that is not attached to pyplot (no display, no global state), so figures can be drawn in any
 thread. :func:`png_bytes` renders one to PNG with the Agg canvas.
 """
@@ -13,6 +13,13 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import StrMethodFormatter
+
+from sequencer.simulate.summary_schema import (
+    Acceptability,
+    AcceptabilityFrontier,
+    ParameterGroupValue,
+    SurvivalCurves,
+)
 
 #: a regimen below this share of a line's patients (in every strategy) is drawn as "other"
 MIN_FLOW_SHARE = 0.01
@@ -32,25 +39,25 @@ def png_bytes(fig: Figure, dpi: int = 120) -> bytes:
     return buffer.getvalue()
 
 
-def survival_figure(survival: dict) -> Figure:
+def survival_figure(survival: SurvivalCurves) -> Figure:
     """OS and PFS curves by strategy with their 95% credible bands.
 
     Parameters
     ----------
-    survival : dict
-        ``summary["survival"]``: ``months`` and, for ``os`` and ``pfs``, per strategy the
+    survival : SurvivalCurves
+        ``StudySummary.survival``: ``months`` and, for ``os`` and ``pfs``, per strategy the
         ``survival`` curve with its ``lower`` and ``upper`` band.
     """
     fig = Figure(figsize=(10, 4.2))
-    months = as_array(survival["months"])
+    months = as_array(survival.months)
     axes = fig.subplots(1, 2, sharey=True)
     for ax, (key, title) in zip(axes, [("os", "Overall survival"), ("pfs", ("Progression-free "
                                                                          "survival (line 1)"))]):
-        for k, (name, curve) in enumerate(survival[key].items()):
+        for k, (name, curve) in enumerate(getattr(survival, key).items()):
             color = f"C{k % 10}"
-            ax.fill_between(months, as_array(curve["lower"]), as_array(curve["upper"]),
+            ax.fill_between(months, as_array(curve.lower), as_array(curve.upper),
                             color=color, alpha=0.15, lw=0)
-            ax.plot(months, as_array(curve["survival"]), color=color, lw=1.6, label=name)
+            ax.plot(months, as_array(curve.survival), color=color, lw=1.6, label=name)
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("months since start of line 1")
         ax.set_xlim(months[0], months[-1])
@@ -71,7 +78,7 @@ def ce_plane_figure(names: list[str], cost: list, effect: list, reference: str,
     names : list of str
         Strategy names in the column order of ``cost`` and ``effect``.
     cost, effect : list of list of float
-        ``summary["draws"]["cost_disc"]`` and ``["qaly_disc"]``, shape (draw, strategy).
+        ``StudySummary.draws.cost_disc`` and ``.qaly_disc``, shape (draw, strategy).
     reference : str
         The strategy every other one is compared with (drawn at the origin).
     wtp : float
@@ -108,27 +115,28 @@ def ce_plane_figure(names: list[str], cost: list, effect: list, reference: str,
     return fig
 
 
-def ceac_figure(ceac: dict, ceaf: dict, wtp: float) -> Figure:
+def ceac_figure(ceac: Acceptability, ceaf: AcceptabilityFrontier, wtp: float) -> Figure:
     """Acceptability curves by strategy, with the acceptability frontier (CEAF) marked.
 
     Parameters
     ----------
-    ceac : dict
-        ``summary["ceac"]``: the ``wtp`` grid and, per strategy, the probability of being
+    ceac : Acceptability
+        ``StudySummary.ceac``: the ``wtp`` grid and, per strategy, the probability of being
         the most cost-effective.
-    ceaf : dict
-        ``summary["ceaf"]``: the ``optimal`` strategy (highest expected net benefit) at
+    ceaf : AcceptabilityFrontier
+        ``StudySummary.ceaf``: the ``optimal`` strategy (highest expected net benefit) at
         each WTP and its ``probability``.
     wtp : float
         The study's willingness to pay, marked by a vertical line.
     """
-    grid = as_array(ceac["wtp"])
+    grid = as_array(ceac.wtp)
     fig = Figure(figsize=(8, 4.5))
     ax = fig.subplots()
-    names = [k for k in ceac if k != "wtp"]
+    curves = ceac.by_strategy
+    names = list(curves)
     for k, name in enumerate(names):
-        ax.plot(grid, as_array(ceac[name]), color=f"C{k % 10}", lw=1.4, label=name)
-    probability, optimal = as_array(ceaf["probability"]), list(ceaf["optimal"])
+        ax.plot(grid, as_array(curves[name]), color=f"C{k % 10}", lw=1.4, label=name)
+    probability, optimal = as_array(ceaf.probability), list(ceaf.optimal)
     for k, name in enumerate(names):
         at = np.array([o == name for o in optimal], dtype=bool)
         if at.any():
@@ -147,13 +155,13 @@ def ceac_figure(ceac: dict, ceaf: dict, wtp: float) -> Figure:
     return fig
 
 
-def evppi_figure(evppi: dict | None, wtp: float) -> Figure:
+def evppi_figure(evppi: dict[str, ParameterGroupValue] | None, wtp: float) -> Figure:
     """EVPPI per patient of each parameter group, with +/- 1.96 standard errors.
 
     Parameters
     ----------
-    evppi : dict or None
-        ``summary["evppi"]``: per group ``per_patient``, ``standard_error``, ``parameters``.
+    evppi : dict of ParameterGroupValue, or None
+        ``StudySummary.evppi``: per group ``per_patient``, ``standard_error``, ``parameters``.
         When absent or empty (the study had fewer than 50 draws) the figure is a note.
     wtp : float
         The willingness to pay the EVPPI was computed at (for the title).
@@ -165,13 +173,13 @@ def evppi_figure(evppi: dict | None, wtp: float) -> Figure:
                  fontsize=10)
         return fig
     groups = list(evppi)
-    values = as_array([evppi[g]["per_patient"] for g in groups])
-    errors = 1.96 * as_array([evppi[g]["standard_error"] for g in groups])
+    values = as_array([evppi[g].per_patient for g in groups])
+    errors = 1.96 * as_array([evppi[g].standard_error for g in groups])
     fig = Figure(figsize=(7, 0.45 * len(groups) + 1.6))
     ax = fig.subplots()
     y = np.arange(len(groups))[::-1]
     ax.barh(y, values, xerr=errors, color="C0", alpha=0.8, capsize=3)
-    ax.set_yticks(y, [f"{g} ({evppi[g]['parameters']})" for g in groups], fontsize=8)
+    ax.set_yticks(y, [f"{g} ({evppi[g].parameters})" for g in groups], fontsize=8)
     if np.nanmin(values, initial=0.0) >= 0:
         ax.set_xlim(left=0)
     ax.set_xlabel("EVPPI per patient (monetary units)")
@@ -187,7 +195,7 @@ def flow_shares(counts: list, regimens: list[str]) -> tuple[np.ndarray, list[str
     Parameters
     ----------
     counts : list
-        ``summary["flow"]["regimen_index_by_line"]``, shape (strategy, line, regimen).
+        ``StudySummary.flow.regimen_index_by_line``, shape (strategy, line, regimen).
     regimens : list of str
         Regimen ids in the index order of the last axis.
 

@@ -1,6 +1,7 @@
 """The HTML report of a finished cohort study (``sequencer report RUN_DIR``).
 
-Everything is read from ``RUN_DIR/summary.json`` (written by ``sequencer cohort``) and written
+Everything is read from ``RUN_DIR/summary.json`` (a :class:`StudySummary` written by
+``sequencer cohort``, validated as it is read) and written
 to ``RUN_DIR/report/``: a self-contained ``report.html`` (figures embedded as PNG data URIs),
 the figures as PNG files and the tables as CSV. The folder is built next to the old one and
 swapped in whole, so a reader never sees half a report.
@@ -13,27 +14,23 @@ import csv
 import hashlib
 import html
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from sequencer.errors import StageError
+from sequencer.io import atomic_directory
 from sequencer.reports import figures
+from sequencer.simulate.summary_schema import (
+    Interval,
+    StrategyOutcomes,
+    StudySummary,
+    read_study_summary,
+)
 
 MAX_LINES = 4
 CAVEAT = ("Decision support, not a prescription: these are model-based expectations under the "
           "evidence base and its uncertainty; treatment decisions rest with the clinical team "
           "and the patient.")
-_REQUIRED = ("spec.strategies", "spec.draws", "spec.patients", "spec.seed", "spec.objective",
-             "provenance.sequencer_version", "provenance.posterior", "provenance.evidence_sha256",
-             "provenance.model_config_sha256", "provenance.parameters",
-             "provenance.parameters_sha256", "strategies", "wtp", "survival.months",
-             "survival.os", "survival.pfs", "draws.cost_disc", "draws.qaly_disc",
-             "flow.regimen_index_by_line", "flow.regimens", "incremental", "ceac.wtp",
-             "ceaf.optimal", "ceaf.probability", "evpi.wtp", "evpi.per_patient")
 _METRICS = (("ly", "LY", ".2f"), ("qaly_disc", "QALY (disc.)", ".3f"),
             ("cost_disc", "cost GBP (disc.)", ",.0f"), ("median_os_months", "median OS (months)",
                                                         ".1f"),
@@ -47,94 +44,61 @@ _FIGURES = (("survival", ("OS and PFS by strategy; bands are 95% credible interv
                      "a line's patients are grouped as 'other' (summary.json: flow).")))
 
 
-def load_summary(run_dir: Path) -> dict:
-    """Read and check ``RUN_DIR/summary.json``; a :class:`StageError` names what is wrong."""
-    path = Path(run_dir) / "summary.json"
-    rerun = f"run `sequencer cohort --out {run_dir} ...` to simulate the study first"
-    if not path.is_file():
-        raise StageError(f"{path}: not found (not a finished cohort run directory); {rerun}")
-    try:
-        summary = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise StageError(f"{path}: not valid JSON ({exc}); {rerun}") from None
-    if not isinstance(summary, dict):
-        raise StageError(f"{path}: expected a JSON object at the top level; {rerun}")
-    for dotted in _REQUIRED:
-        node = summary
-        for key in dotted.split("."):
-            if not isinstance(node, dict) or key not in node:
-                raise StageError(f"{path}: field '{dotted}' is missing (incomplete run); {rerun}")
-            node = node[key]
-    names = list(summary["strategies"])
-    checks = {"strategies": bool(names),
-              "incremental": len(summary["incremental"]) == len(names),
-              "draws.cost_disc": all(len(r) == len(names) for r in summary["draws"]["cost_disc"]),
-              "draws.qaly_disc": all(len(r) == len(names) for r in summary["draws"]["qaly_disc"]),
-              "flow.regimen_index_by_line": len(summary["flow"]["regimen_index_by_line"])
-              == len(names),
-              "survival.os": set(summary["survival"]["os"]) == set(names),
-              "survival.pfs": set(summary["survival"]["pfs"]) == set(names),
-              "ceac": all(n in summary["ceac"] for n in names)}
-    for field, ok in checks.items():
-        if not ok:
-            raise StageError(f"{path}: field '{field}' does not match the strategies {names}; "
-                             f"{rerun}")
-    for name, row in summary["strategies"].items():
-        for key in [k for k, _, _ in _METRICS] + ["ae", "reach_line", "months_on_line"]:
-            if key not in row:
-                raise StageError(f"{path}: field 'strategies.{name}.{key}' is missing; {rerun}")
-    return summary
+def load_summary(run_dir: Path) -> StudySummary:
+    """Read ``RUN_DIR/summary.json``; a :class:`StageError` names the field that is wrong."""
+    return read_study_summary(Path(run_dir) / "summary.json")
 
 
-def headline_rows(summary: dict) -> list[dict]:
+def headline_rows(summary: StudySummary) -> list[dict]:
     """One flat row per strategy: means and 95% CrIs of the headline outcomes."""
+    rmst = [k for k in StrategyOutcomes.model_fields if k.startswith("rmst_os_")]
     rows = []
-    for name, row in summary["strategies"].items():
+    for name, row in summary.strategies.items():
         flat: dict = {"strategy": name}
-        rmst = [k for k in row if k.startswith("rmst_os_")]
         for key in [k for k, _, _ in _METRICS] + rmst + ["ae"]:
-            flat.update(_interval(key, row[key]))
+            flat.update(_interval(key, getattr(row, key)))
         for line in range(2, MAX_LINES + 1):
-            flat.update(_interval(f"reach_line_{line}", _by_line(row["reach_line"], line)))
+            flat.update(_interval(f"reach_line_{line}", row.reach_line.get(line)))
         for line in range(1, MAX_LINES + 1):
-            flat[f"months_on_line_{line}"] = _by_line(row["months_on_line"], line)
+            flat[f"months_on_line_{line}"] = row.months_on_line.get(line)
         rows.append(flat)
     return rows
 
 
-def incremental_rows(summary: dict) -> list[dict]:
+def incremental_rows(summary: StudySummary) -> list[dict]:
     """The incremental analysis records with their strategy names."""
-    return [{"strategy": n, **r} for n, r in zip(summary["strategies"], summary["incremental"])]
+    return [{"strategy": n, **r.model_dump()}
+            for n, r in zip(summary.strategies, summary.incremental)]
 
 
-def ceac_rows(summary: dict) -> list[dict]:
+def ceac_rows(summary: StudySummary) -> list[dict]:
     """Acceptability, frontier and EVPI per patient at each WTP of the grid."""
-    ceac, names = summary["ceac"], list(summary["strategies"])
-    return [{"wtp": w, **{n: ceac[n][i] for n in names}, "frontier": summary["ceaf"]["optimal"][i],
-             "frontier_probability": summary["ceaf"]["probability"][i],
-             "evpi_per_patient": summary["evpi"]["per_patient"][i]}
-            for i, w in enumerate(ceac["wtp"])]
+    ceac = summary.ceac.by_strategy
+    return [{"wtp": w, **{n: p[i] for n, p in ceac.items()},
+             "frontier": summary.ceaf.optimal[i],
+             "frontier_probability": summary.ceaf.probability[i],
+             "evpi_per_patient": summary.evpi.per_patient[i]}
+            for i, w in enumerate(summary.ceac.wtp)]
 
 
-def evppi_rows(summary: dict) -> list[dict]:
+def evppi_rows(summary: StudySummary) -> list[dict]:
     """EVPPI per patient by parameter group at the study WTP (empty when not computed)."""
-    evppi = summary.get("evppi") or {}
-    return [{"group": g, "wtp": summary["wtp"], **v} for g, v in evppi.items()]
+    evppi = summary.evppi or {}
+    return [{"group": g, "wtp": summary.wtp, **v.model_dump()} for g, v in evppi.items()]
 
 
-def reference_strategy(summary: dict) -> str:
+def reference_strategy(summary: StudySummary) -> str:
     """The incremental analysis reference, else the strategy with the lowest mean cost."""
-    names = list(summary["strategies"])
-    for name, rec in zip(names, summary["incremental"]):
-        if rec.get("ref_label") == "reference":
+    names = list(summary.strategies)
+    for name, rec in zip(names, summary.incremental):
+        if rec.ref_label == "reference":
             return name
-    return min(names, key=lambda n: summary["strategies"][n]["cost_disc"]["mean"])
+    return min(names, key=lambda n: summary.strategies[n].cost_disc.mean)
 
 
-def evpi_at_wtp(summary: dict) -> float:
+def evpi_at_wtp(summary: StudySummary) -> float:
     """EVPI per patient at the study WTP, interpolated on the WTP grid if needed."""
-    grid = figures.as_array(summary["evpi"]["wtp"])
-    return float(np.interp(summary["wtp"], grid, figures.as_array(summary["evpi"]["per_patient"])))
+    return float(np.interp(summary.wtp, summary.evpi.wtp, summary.evpi.per_patient))
 
 
 def write_report(run_dir: Path) -> Path:
@@ -142,9 +106,7 @@ def write_report(run_dir: Path) -> Path:
     run_dir = Path(run_dir)
     summary = load_summary(run_dir)
     digest = hashlib.sha256((run_dir / "summary.json").read_bytes()).hexdigest()
-    tmp = Path(tempfile.mkdtemp(prefix=".report-", dir=run_dir))
-    try:
-        os.chmod(tmp, 0o755)
+    with atomic_directory(run_dir / "report") as tmp:
         pngs = _write_figures(summary, tmp)
         for stem, rows in (("headline", headline_rows(summary)),
                            ("incremental", incremental_rows(summary)),
@@ -152,16 +114,13 @@ def write_report(run_dir: Path) -> Path:
             _write_csv(tmp / f"{stem}.csv", rows, ["group", "wtp", "per_patient",
                                                    "standard_error", "parameters"])
         (tmp / "report.html").write_text(render_html(summary, run_dir, digest, pngs))
-        _swap_in(tmp, run_dir / "report")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return run_dir / "report" / "report.html"
 
 
-def render_html(summary: dict, run_dir: Path, digest: str, pngs: dict[str, bytes]) -> str:
+def render_html(summary: StudySummary, run_dir: Path, digest: str, pngs: dict[str, bytes]) -> str:
     """The self-contained report page."""
-    spec, prov, wtp = summary["spec"], summary["provenance"], summary["wtp"]
+    spec = summary.model_dump(mode="json", include={"spec"})["spec"]
+    prov, wtp = summary.provenance.model_dump(), summary.wtp
     parts = [f"<h1>Cohort study report: {_e(Path(run_dir).name)}</h1>",
              f'<p class="caveat">{_e(CAVEAT)}</p>', "<h2>Provenance</h2>",
              (f"<p>Every number below is read from <code>{_e(Path(run_dir) / 'summary.json')}"
@@ -173,16 +132,16 @@ def render_html(summary: dict, run_dir: Path, digest: str, pngs: dict[str, bytes
              _table(["item", "value"], [[_e(k), f"<code>{_e(v)}</code>"] for k, v in prov.items()],
                     escape=False),
              "<h2>Study specification</h2>",
-             _table(["option", "value"], [[k, json.dumps(v)] for k, v in spec.items()]),
+             _table(["option", "value"], [[k, json.dumps(v)] for k, v in sorted(spec.items())]),
              "<h2>Headline outcomes per strategy</h2>", _headline_table(summary),
              ("<p>L2-L4: share of patients reaching the line; months on line: mean time on the "
              "line among the patients who reach it (summary.json: strategies).</p>"),
              "<h2>Incremental analysis</h2>", _incremental_table(summary)]
-    price = summary.get("price_of_parameter_uncertainty")
+    price = summary.price_of_parameter_uncertainty
     if price:
         parts.append(f"<p>Price of parameter uncertainty (strategy re-optimised per draw minus "
-                     f"the policy optimal at the posterior means, {_e(price['objective'])}): "
-                     f"{_ci(price, '.4g')}.</p>")
+                     f"the policy optimal at the posterior means, {_e(price.objective)}): "
+                     f"{_ci(price.model_dump(), '.4g')}.</p>")
     parts.append(f"<p>EVPI per patient at WTP {wtp:,.0f} per QALY: "
                  f"{_num(evpi_at_wtp(summary), ',.0f')} (summary.json: evpi).</p>")
     parts.append("<h2>EVPPI by parameter group</h2>")
@@ -212,23 +171,23 @@ _CSS = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222
         "img{max-width:100%}figcaption{font-size:13px;color:#555}")
 
 
-def _write_figures(summary: dict, folder: Path) -> dict[str, bytes]:
-    names, wtp = list(summary["strategies"]), summary["wtp"]
-    figs = {"survival": figures.survival_figure(summary["survival"]),
-            "ce_plane": figures.ce_plane_figure(names, summary["draws"]["cost_disc"],
-                                                summary["draws"]["qaly_disc"],
+def _write_figures(summary: StudySummary, folder: Path) -> dict[str, bytes]:
+    names, wtp = list(summary.strategies), summary.wtp
+    figs = {"survival": figures.survival_figure(summary.survival),
+            "ce_plane": figures.ce_plane_figure(names, summary.draws.cost_disc,
+                                                summary.draws.qaly_disc,
                                                 reference_strategy(summary), wtp),
-            "ceac": figures.ceac_figure(summary["ceac"], summary["ceaf"], wtp),
-            "evppi": figures.evppi_figure(summary.get("evppi"), wtp)}
-    figs["flow"] = figures.flow_figure(names, summary["flow"]["regimen_index_by_line"],
-                                       summary["flow"]["regimens"])
+            "ceac": figures.ceac_figure(summary.ceac, summary.ceaf, wtp),
+            "evppi": figures.evppi_figure(summary.evppi, wtp)}
+    figs["flow"] = figures.flow_figure(names, summary.flow.regimen_index_by_line,
+                                       summary.flow.regimens)
     pngs = {stem: figures.png_bytes(fig) for stem, fig in figs.items()}
     for stem, data in pngs.items():
         (folder / f"{stem}.png").write_bytes(data)
     return pngs
 
 
-def _headline_table(summary: dict) -> str:
+def _headline_table(summary: StudySummary) -> str:
     rows = headline_rows(summary)
     rmst = next((k[:-5] for k in rows[0] if k.startswith("rmst_os_") and k.endswith("_mean")), None)
     keys = list(_METRICS)
@@ -249,7 +208,7 @@ def _headline_table(summary: dict) -> str:
     return _table(head, body, escape=False, head_escape=False)
 
 
-def _incremental_table(summary: dict) -> str:
+def _incremental_table(summary: StudySummary) -> str:
     body = []
     for r in incremental_rows(summary):
         status = r["status"]
@@ -262,20 +221,15 @@ def _incremental_table(summary: dict) -> str:
                      _num(r.get("ref_icer"), ",.0f"), _num(r.get("nmb"), ",.0f")])
     ref = reference_strategy(summary)
     head = ["strategy", "cost GBP (disc.)", "QALY (disc.)", "status", "ICER along the frontier",
-            f"vs {ref}", f"ICER vs {ref}", f"NMB at WTP {summary['wtp']:,.0f}"]
+            f"vs {ref}", f"ICER vs {ref}", f"NMB at WTP {summary.wtp:,.0f}"]
     return _table(head, body, escape=False) + (
         "<p>Frontier ICERs compare each non-dominated strategy with the next less costly one; "
         "dominated and extendedly dominated strategies have no ICER (summary.json: incremental)."
         "</p>")
 
 
-def _interval(key: str, value) -> dict:
-    value = value if isinstance(value, dict) else {}
-    return {f"{key}_{s}": value.get(s) for s in ("mean", "lower", "upper")}
-
-
-def _by_line(values: dict, line: int):
-    return values.get(str(line), values.get(line)) if isinstance(values, dict) else None
+def _interval(key: str, value: Interval | None) -> dict:
+    return {f"{key}_{s}": getattr(value, s, None) for s in ("mean", "lower", "upper")}
 
 
 def _num(value, fmt: str) -> str:
@@ -307,13 +261,3 @@ def _write_csv(path: Path, rows: list[dict], empty_fields: list[str]) -> None:
         writer.writeheader()
         writer.writerows(rows)
 
-
-def _swap_in(new: Path, target: Path) -> None:
-    """Replace the folder ``target`` by ``new`` (both in the same directory)."""
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}-old-{os.getpid()}")
-        os.replace(target, old)
-    os.replace(new, target)
-    if old is not None:
-        shutil.rmtree(old) if old.is_dir() else old.unlink()

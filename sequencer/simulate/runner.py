@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sequencer.errors import SequencerError
+from sequencer.io import write_text_atomic
 from sequencer.model.load import ModelSources, load_sources
 from sequencer.simulate.shards import run_draw, shard_path
 from sequencer.simulate.study import StudySpec, plan_study
@@ -55,9 +56,7 @@ def prepare_run_dir(spec: StudySpec, run_dir: Path) -> list[tuple[int, int, int]
                 f"{run_dir} holds a different study ({spec_file}); use a new --out directory "
                 "or the same options to resume")
     else:
-        tmp = spec_file.with_suffix(".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, spec_file)
+        write_text_atomic(spec_file, text)
     return [s for s in spec.shards() if not shard_path(run_dir, s[0], s[1]).exists()]
 
 
@@ -141,9 +140,7 @@ def run_study(spec: StudySpec, run_dir: str | Path, workers: int | None = None,
         stats = {"wall_seconds": time.perf_counter() - start, "trajectories": total,
                  "driver_peak_rss_mb": _peak_rss_mb(),
                  "worker_peak_rss_mb": {str(pid): mb for pid, mb in workers_rss.items()}}
-    tmp = run_dir / ".run_stats.json.tmp"
-    tmp.write_text(json.dumps(stats, indent=2))
-    os.replace(tmp, run_dir / "run_stats.json")
+    write_text_atomic(run_dir / "run_stats.json", json.dumps(stats, indent=2))
     return run_dir
 
 

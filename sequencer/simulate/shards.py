@@ -11,13 +11,13 @@ to a temporary name and renamed, so a shard is either complete or absent.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sequencer.io import write_atomic
 from sequencer.model.build import build_model
 from sequencer.model.load import ModelSources
 from sequencer.simulate.cohort_csv import read_cohort
@@ -139,7 +139,4 @@ def write_histories(run_dir: Path, strategy: str, result: SimulationResult, mode
 
 
 def _write_atomic(table: pa.Table, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: pq.write_table(table, str(tmp)))

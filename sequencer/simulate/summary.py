@@ -6,7 +6,8 @@ the per-draw means), median OS and PFS and restricted mean survival from the sur
 histograms, the share of patients reaching each line and the mean time on it; the incremental
 analysis of expected costs and QALYs, the acceptability curve and frontier, EVPI, and EVPPI by
 parameter group; for ``optimal``, the price of parameter uncertainty (the mean per-draw gain of
-re-optimising over applying the policy optimal at the means).
+re-optimising over applying the policy optimal at the means). The result is a
+:class:`~sequencer.simulate.summary_schema.StudySummary`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sequencer.econ import acceptability_frontier, evpi, evppi, incremental_anal
 from sequencer.simulate.engine import OUTCOMES
 from sequencer.simulate.shards import GRID_STEP, MAX_LINES, N_BINS
 from sequencer.simulate.study import OPTIMAL, OPTIMAL_MEAN, StudySpec
+from sequencer.simulate.summary_schema import SUMMARY_SCHEMA_VERSION, StudySummary
 
 WTP_GRID = np.arange(0.0, 100_001.0, 2_500.0)
 RMST_HORIZON = 60.0  # months
@@ -123,19 +125,36 @@ def interval(x: np.ndarray, axis: int = -1) -> tuple[np.ndarray, np.ndarray, np.
     return x.mean(axis), np.quantile(x, 0.025, axis), np.quantile(x, 0.975, axis)
 
 
-def summarise(draws: DrawTable, spec: StudySpec, parameters: np.ndarray | None = None,
-              parameter_names: list[str] | None = None, reference: str | None = None) -> dict:
-    """Every headline number of the study (JSON-ready)."""
+def summarise(draws: DrawTable, spec: StudySpec, provenance: dict, regimens: list[str],
+              parameters: np.ndarray | None = None, parameter_names: list[str] | None = None,
+              reference: str | None = None) -> StudySummary:
+    """Every headline number of the study, as the typed hand-off to reports and the service.
+
+    Parameters
+    ----------
+    draws : DrawTable
+        The combined shards (:func:`read_draws`).
+    spec : StudySpec
+        The study the shards belong to.
+    provenance : dict
+        ``ModelSources.provenance()``: package version, posterior and parameter files, hashes.
+    regimens : list of str
+        Regimen ids in the index order of the flow counts.
+    parameters, parameter_names : ndarray (draw, parameter) and its column names, optional
+        The parameter draws, for EVPPI by parameter group (computed from 50 draws on).
+    reference : str, optional
+        The strategy the incremental results are against (default: the cheapest).
+    """
     names = list(draws.strategies)
     col = {name: k for k, name in enumerate(OUTCOMES)}
-    out: dict = {"strategies": {}, "wtp": spec.wtp}
     os_median = median_from_histogram(draws.os_hist)
     pfs_median = median_from_histogram(draws.pfs_hist)
     os_rmst = rmst_from_histogram(draws.os_hist)
+    strategies = {}
     for i, name in enumerate(names):
-        row = {}
-        for key in ("ly", "ly_disc", "qaly", "qaly_disc", "cost", "cost_disc", "ae", "lines"):
-            row[key] = _ci(draws.means[i, :, col[key]])
+        row = {key: _ci(draws.means[i, :, col[key]])
+               for key in ("ly", "ly_disc", "qaly", "qaly_disc", "cost", "cost_disc", "ae",
+                           "lines")}
         row["median_os_months"] = _ci(os_median[i])
         row["median_pfs_months"] = _ci(pfs_median[i])
         row[f"rmst_os_{int(RMST_HORIZON)}_months"] = _ci(os_rmst[i])
@@ -145,12 +164,14 @@ def summarise(draws: DrawTable, spec: StudySpec, parameters: np.ndarray | None =
         row["months_on_line"] = {  # mean time on the line among the patients who reach it
             k + 1: float(draws.line_months[i, :, k].sum() / reached[k]) if reached[k] else None
             for k in range(MAX_LINES)}
-        out["strategies"][name] = row
-    out["survival"] = survival_curves(draws)
+        strategies[name] = row
+    out: dict = {"schema_version": SUMMARY_SCHEMA_VERSION, "spec": spec,
+                 "provenance": provenance, "strategies": strategies,
+                 "wtp": spec.wtp, "survival": survival_curves(draws)}
     cost = draws.means[:, :, col["cost_disc"]].T  # (draw, strategy)
-    out["draws"] = {"cost_disc": cost.tolist(), "qaly_disc": draws.means[:, :, col["qaly_disc"]].T.tolist()}
-    out["flow"] = {"regimen_index_by_line": draws.flow.tolist()}
     effect = draws.means[:, :, col["qaly_disc"]].T
+    out["draws"] = {"cost_disc": cost.tolist(), "qaly_disc": effect.tolist()}
+    out["flow"] = {"regimen_index_by_line": draws.flow.tolist(), "regimens": list(regimens)}
     analysis = incremental_analysis(names, cost.mean(0), effect.mean(0),
                                     reference=reference, wtp=spec.wtp)
     out["incremental"] = analysis.to_frame().to_dict(orient="records")
@@ -167,7 +188,7 @@ def summarise(draws: DrawTable, spec: StudySpec, parameters: np.ndarray | None =
                  "nmb": spec.wtp * effect - cost}[spec.objective]
         gain = value[:, names.index(OPTIMAL)] - value[:, names.index(OPTIMAL_MEAN)]
         out["price_of_parameter_uncertainty"] = {"objective": spec.objective, **_ci(gain)}
-    return out
+    return StudySummary.model_validate(out)
 
 
 def _ci(x: np.ndarray) -> dict:

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sequencer.api.app import create_app
 from sequencer.api.jobs.store import JobStore
 from sequencer.api.settings import Settings
+from sequencer.simulate.summary_schema import StudySummary
 from tests.api.conftest import KEY
 
 STUDY = {"strategies": ["guideline", "toga-era"], "draws": 2, "patients": 300, "chunk": 150,
@@ -47,9 +48,36 @@ def test_a_cohort_study_job_equals_the_command_line_result(client, sources, tmp_
                                        progress=False), spec, sources)
     for name in ("guideline", "toga-era"):
         assert job["result"]["strategies"][name]["qaly_disc"] == pytest.approx(
-            reference["strategies"][name]["qaly_disc"], rel=1e-12)
+            reference.strategies[name].qaly_disc.model_dump(), rel=1e-12)
     assert job["result"]["provenance"]["evidence_sha256"] == sources.provenance()[
         "evidence_sha256"]
+    # the result is the run directory's summary.json: the same typed, versioned model
+    result = StudySummary.model_validate(job["result"])
+    assert result.spec == spec and result.schema_version == reference.schema_version
+
+
+def test_openapi_documents_the_cohort_study_result(client):
+    schema = client.get("/openapi.json").json()
+    job = schema["paths"]["/v1/cohort-studies/{job_id}"]["get"]["responses"]["200"]
+    ref = job["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    result = schema["components"]["schemas"][ref]["properties"]["result"]
+    assert {"$ref": "#/components/schemas/StudySummary"} in result["anyOf"]
+    summary = schema["components"]["schemas"]["StudySummary"]
+    assert {"schema_version", "strategies", "incremental", "ceac", "evpi"} <= set(
+        summary["required"])
+
+
+def test_a_stored_result_of_another_schema_is_refused_by_name(client):
+    store = client.app.state.jobs.store
+    job = store.create("cohort-study", {**STUDY, "draws": 1})
+    # an older service stored the summary without a schema version; claimed here, so the
+    # runner does not run it (or, if it claimed it first, after it has finished)
+    if store.claim(job.id) is None:
+        _record(store, job.id)
+    store.update(job.id, status="succeeded", progress=1.0, result={"strategies": {}})
+    got = client.get(f"/v1/cohort-studies/{job.id}").json()
+    assert got["status"] == "succeeded" and got["result"] is None
+    assert "schema_version" in got["error"] and "submit the study again" in got["error"]
 
 
 def test_a_trial_simulation_job(client):
@@ -329,4 +357,4 @@ def test_a_stopped_runner_puts_its_study_back_and_the_next_resumes_it(tmp_path, 
     assert _shard_table(shards.parent).equals(_shard_table(whole))
     reference = finish_study(whole, spec, sources)
     assert done.result["strategies"]["guideline"]["qaly_disc"] == pytest.approx(
-        reference["strategies"]["guideline"]["qaly_disc"], rel=1e-12)
+        reference.strategies["guideline"].qaly_disc.model_dump(), rel=1e-12)

@@ -92,13 +92,20 @@ def test_missing_summary_names_the_file_and_the_command(tmp_path):
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
-def test_corrupt_or_incomplete_summary(tmp_path):
+def test_corrupt_or_incomplete_summary(tmp_path, summary):
     (tmp_path / "summary.json").write_text("{not json")
     result = CliRunner().invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 2
     assert "summary.json" in result.output and "not valid JSON" in result.output
-    (tmp_path / "summary.json").write_text(json.dumps({"spec": {}}))
+    (tmp_path / "summary.json").write_text(json.dumps({"spec": {}}))  # no schema version
     result = CliRunner().invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 2
-    assert "spec.strategies" in result.output
+    assert "'schema_version' is missing" in result.output
+    incomplete = json.loads(json.dumps(summary))
+    del incomplete["strategies"]["toga-era"]["median_os_months"]
+    (tmp_path / "summary.json").write_text(json.dumps(incomplete))
+    result = CliRunner().invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "'strategies.toga-era.median_os_months' is missing" in result.output
+    assert "sequencer cohort" in result.output
     assert not (tmp_path / "report").exists()

@@ -162,7 +162,7 @@ class JobRunner:
                                 sources=self.sources, progress=False, should_stop=stop,
                                 address=self.ray_address)
             summary = finish_study(run_dir, spec, self.sources, job.request.get("reference"))
-            return clean_json({"provenance": self.sources.provenance(), **summary})
+            return summary.model_dump(mode="json")  # the run directory's summary.json
         from sequencer.simulate.runner import run_trial
         from sequencer.simulate.trial import summarise_trial
 

@@ -35,3 +35,15 @@ def committed_posterior(evidence):
     from sequencer.bayes.fit import load_posterior
 
     return load_posterior(DEFAULT_PRIORS_DIR / "posterior.nc", evidence, ModelConfig())
+
+
+@pytest.fixture(scope="module")
+def shared_ray():
+    """One local Ray (2 CPUs) for a module's tests: ``ray_session`` uses an initialised Ray as
+    it is, so a run does not start and stop its own (about 5 s each). Not for tests comparing
+    worker counts: with Ray initialised, ``workers`` is ignored."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    yield ray
+    ray.shutdown()

@@ -16,6 +16,10 @@ from sequencer.api.jobs.store import JobStore
 from sequencer.api.settings import Settings
 from tests.api.conftest import KEY
 
+# every job here runs on one module-wide Ray (tests/conftest.py); a stopped job's tasks must
+# then be really cancelled, or they would go on writing shards after the stop
+pytestmark = pytest.mark.usefixtures("shared_ray")
+
 STUDY = {"strategies": ["guideline", "toga-era"], "draws": 2, "patients": 300, "chunk": 150,
          "seed": 3}
 TRIAL = {"arm_a": "toga-era", "arm_b": "guideline", "n_per_arm": 20, "reps": 4, "draws": 2,
@@ -177,16 +181,22 @@ def _url(backend, tmp_path, request):
     return request.getfixturevalue("postgres")
 
 
-@pytest.fixture(scope="module")
-def shared_ray():
-    """One local Ray for the tests below: ``ray_session`` uses an initialised Ray as it is, so a
-    job does not start and stop its own (about 5 s each); a cancelled job's tasks must then be
-    really cancelled, or they would go on writing shards after the stop."""
-    import ray
+def _await_lock_released(url, timeout_s=60):
+    """Return once the runner lock a released or killed holder had is free. SQLite: the flock
+    goes with the file (closed by ``release()``, or by the kernel before ``wait()`` sees a killed
+    process exit). PostgreSQL ends the closed session on its own time, so this blocks in ``pg_advisory_lock`` (the server
+    grants it when that session is gone) and lets go at once; the statement timeout is only a
+    safety net."""
+    if not url.startswith("postgresql"):
+        return
+    import psycopg
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    yield ray
-    ray.shutdown()
+    from sequencer.api.jobs.store import PG_LOCK_KEY
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"SET statement_timeout = '{timeout_s}s'")
+        conn.execute("SELECT pg_advisory_lock(%s)", (PG_LOCK_KEY,))
+        conn.execute("SELECT pg_advisory_unlock(%s)", (PG_LOCK_KEY,))
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -203,29 +213,12 @@ def test_a_claim_is_atomic_and_the_runner_lock_exclusive(backend, tmp_path, requ
     assert lock_one.acquire() and lock_one.acquire()  # taking it again is a no-op
     assert not lock_two.acquire()
     lock_one.release()
+    _await_lock_released(url)  # PostgreSQL ends the released session on its own time
     assert lock_two.acquire() and lock_two.check()
     lock_two.release()
     one.update(job.id, status="interrupted")  # not left queued for the runners of later tests
     one.close()
     two.close()
-
-
-def _await_lock_released(url, timeout_s=60):
-    """Return once the runner lock a killed process held is free. SQLite: its flock went with
-    the process's files, closed by the kernel before ``wait()`` saw the exit. PostgreSQL ends the
-    dead client's session on its own time, so this blocks in ``pg_advisory_lock`` (the server
-    grants it when that session is gone) and lets go at once; the statement timeout is only a
-    safety net."""
-    if not url.startswith("postgresql"):
-        return
-    import psycopg
-
-    from sequencer.api.jobs.store import PG_LOCK_KEY
-
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"SET statement_timeout = '{timeout_s}s'")
-        conn.execute("SELECT pg_advisory_lock(%s)", (PG_LOCK_KEY,))
-        conn.execute("SELECT pg_advisory_unlock(%s)", (PG_LOCK_KEY,))
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -255,8 +248,7 @@ def test_the_runner_lock_of_a_killed_process_is_released(backend, tmp_path, requ
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_one_runner_per_database_and_another_takes_over(backend, tmp_path, request, sources,
-                                                        shared_ray):
+def test_one_runner_per_database_and_another_takes_over(backend, tmp_path, request, sources):
     from sequencer.api.jobs.runner import LOCK_RETRY_SECONDS, JobRunner
 
     url = _url(backend, tmp_path, request)
@@ -298,8 +290,7 @@ BIG_STUDY = {"strategies": ["guideline"], "draws": 4, "patients": 4000, "chunk":
              "seed": 9}
 
 
-def test_a_stopped_runner_puts_its_study_back_and_the_next_resumes_it(tmp_path, sources,
-                                                                      shared_ray):
+def test_a_stopped_runner_puts_its_study_back_and_the_next_resumes_it(tmp_path, sources):
     """A graceful stop mid-study: the job is queued again with its attempt not counted, its
     finished shards stay, and the next runner resumes it to the uninterrupted result (reference:
     ``run_study`` + ``finish_study`` in one go, as in tests/simulate/test_runner.py).

@@ -32,11 +32,18 @@ def _table(run_dir):
 
 @pytest.fixture(scope="module")
 def one_worker(tmp_path_factory, sources):
+    """The study on a Ray of its own with one CPU (before this module's ``shared_ray``)."""
+    import ray
+
+    assert not ray.is_initialized(), "a shared Ray would ignore workers=1"
     return run_study(SPEC, tmp_path_factory.mktemp("w1"), workers=1, sources=sources,
                      progress=False)
 
 
 def test_same_results_on_one_and_two_workers(one_worker, tmp_path, sources):
+    import ray
+
+    assert not ray.is_initialized(), "a shared Ray would ignore workers=2"
     two = run_study(SPEC, tmp_path / "w2", workers=2, sources=sources, progress=False)
     a, b = _table(one_worker), _table(two)
     assert a.num_rows == len(SPEC.shards()) * len(SPEC.all_strategies)
@@ -46,7 +53,8 @@ def test_same_results_on_one_and_two_workers(one_worker, tmp_path, sources):
     assert hist_a.equals(hist_b)
 
 
-def test_interrupted_then_resumed_run_equals_an_uninterrupted_run(one_worker, tmp_path, sources):
+def test_interrupted_then_resumed_run_equals_an_uninterrupted_run(one_worker, tmp_path, sources,
+                                                                  shared_ray):
     run_dir = tmp_path / "resumed"
     run_study(SPEC, run_dir, workers=2, sources=sources, progress=False)
     # an interrupted run: some shards never finished (a killed worker leaves at most a hidden
@@ -102,7 +110,8 @@ def _await_output(stream, pattern: re.Pattern, timeout_s: float = 180.0) -> re.M
     return match
 
 
-def test_a_run_stopped_with_ctrl_c_resumes_to_the_uninterrupted_result(tmp_path, sources):
+def test_a_run_stopped_with_ctrl_c_resumes_to_the_uninterrupted_result(tmp_path, sources,
+                                                                       shared_ray):
     """A real interruption: ``sequencer cohort`` in a subprocess gets SIGINT when its progress
     line first reports a finished draw (of 8, on one worker); the same command then finishes the
     study, and the shards equal those of a run that was never interrupted (reference:
@@ -129,7 +138,7 @@ def test_a_run_stopped_with_ctrl_c_resumes_to_the_uninterrupted_result(tmp_path,
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="finds Ray workers through /proc")
-def test_a_shard_whose_worker_dies_is_retried(tmp_path, sources):
+def test_a_shard_whose_worker_dies_is_retried(tmp_path, sources, shared_ray):
     """Fault injection: a worker is killed (SIGKILL) while it runs a draw; Ray retries the task
     on a new worker and the study ends with the same shards as a run without the failure.
     The kill is driven by the runner's progress hook: when a draw's result arrives, the one

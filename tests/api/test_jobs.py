@@ -16,7 +16,7 @@ from sequencer.api.jobs.store import JobStore
 from sequencer.api.settings import Settings
 from tests.api.conftest import KEY
 
-# every job here runs on one module-wide Ray (tests/conftest.py); a stopped job's tasks must
+# every job here runs on the session's Ray (tests/conftest.py); a stopped job's tasks must
 # then be really cancelled, or they would go on writing shards after the stop
 pytestmark = pytest.mark.usefixtures("shared_ray")
 
@@ -299,7 +299,7 @@ def test_a_stopped_runner_puts_its_study_back_and_the_next_resumes_it(tmp_path, 
     from sequencer.api.jobs.runner import JobRunner
     from sequencer.reports.cohort import finish_study
     from sequencer.simulate.runner import run_study
-    from tests.simulate.conftest import await_exit, draw_task_pids
+    from tests.conftest import await_exit, draw_task_pids
 
     url = f"sqlite:///{tmp_path / 'jobs.sqlite3'}"
     spec = CohortStudyRequest(**BIG_STUDY).spec().validate()

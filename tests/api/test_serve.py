@@ -20,6 +20,7 @@ import pytest
 
 from sequencer.api.workers import reuse_port_available
 from tests.api.conftest import KEY
+from tests.conftest import await_exit
 
 pytestmark = pytest.mark.skipif(not reuse_port_available(), reason="needs Linux SO_REUSEPORT")
 WORKERS = 2
@@ -150,8 +151,5 @@ def test_workers_stop_when_the_supervisor_is_killed(server):
     assert len(workers) == WORKERS
     proc.kill()
     proc.wait()
-    deadline = time.monotonic() + 60
-    while any(_running(pid) for pid in workers):
-        assert time.monotonic() < deadline, "workers still running after their parent died"
-        time.sleep(0.2)
+    await_exit(workers, 60)  # woken by each worker's exit; the bound is a safety net
     assert not _sockets(port, "0A")

@@ -18,7 +18,7 @@ from sequencer.simulate.runner import RunDirectoryError, run_study
 from sequencer.simulate.shards import shard_path
 from sequencer.simulate.study import StudyError, StudySpec
 from sequencer.simulate.summary import read_draws
-from tests.simulate.conftest import draw_task_pids
+from tests.conftest import draw_task_pids, stop_shared_ray
 
 SPEC = StudySpec(("optimal", "guideline"), draws=3, patients=1200, seed=5, chunk=400,
                  histories=50)
@@ -32,18 +32,14 @@ def _table(run_dir):
 
 @pytest.fixture(scope="module")
 def one_worker(tmp_path_factory, sources):
-    """The study on a Ray of its own with one CPU (before this module's ``shared_ray``)."""
-    import ray
-
-    assert not ray.is_initialized(), "a shared Ray would ignore workers=1"
+    """The study on a Ray of its own with one CPU."""
+    stop_shared_ray()
     return run_study(SPEC, tmp_path_factory.mktemp("w1"), workers=1, sources=sources,
                      progress=False)
 
 
 def test_same_results_on_one_and_two_workers(one_worker, tmp_path, sources):
-    import ray
-
-    assert not ray.is_initialized(), "a shared Ray would ignore workers=2"
+    stop_shared_ray()
     two = run_study(SPEC, tmp_path / "w2", workers=2, sources=sources, progress=False)
     a, b = _table(one_worker), _table(two)
     assert a.num_rows == len(SPEC.shards()) * len(SPEC.all_strategies)
@@ -110,6 +106,7 @@ def _await_output(stream, pattern: re.Pattern, timeout_s: float = 180.0) -> re.M
     return match
 
 
+@pytest.mark.slow  # two CLI processes, each importing the package and starting Ray: 30-40 s
 def test_a_run_stopped_with_ctrl_c_resumes_to_the_uninterrupted_result(tmp_path, sources,
                                                                        shared_ray):
     """A real interruption: ``sequencer cohort`` in a subprocess gets SIGINT when its progress

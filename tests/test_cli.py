@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from sequencer.cli import app
@@ -10,11 +11,34 @@ from sequencer.cli import app
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("args", [[], ["evidence"], ["evidence", "list"], ["evidence", "show"],
-                                  ["evidence", "check"], ["fit"], ["estimates"], ["ppc"]])
+def _command_paths(command=None, path=()) -> list[tuple[str, ...]]:
+    """Every command and sub-command registered on the typer app, read from the app itself
+    (the click group typer builds), so a new command is covered without editing this file."""
+    command = command if command is not None else typer.main.get_command(app)
+    paths = [path]
+    for name, sub in sorted(getattr(command, "commands", {}).items()):
+        paths += _command_paths(sub, (*path, name))
+    return paths
+
+
+COMMANDS = _command_paths()
+
+
+def test_every_command_is_enumerated():
+    """At least the 15 known on 2026-12-06: the app itself, its 11 commands (calibrate, cohort,
+    estimates, evidence, explain, fit, ppc, report, serve, solve, trial) and evidence's 3
+    (list, show, check); fewer means the enumeration broke and test_help would pass vacuously."""
+    assert len(COMMANDS) >= 15
+    assert {("evidence", "check"), ("serve",), ("trial",)} <= set(COMMANDS)
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=lambda path: " ".join(path) or "sequencer")
 def test_help(args):
     result = runner.invoke(app, [*args, "--help"])
-    assert result.exit_code == 0 and "Usage" in result.output
+    assert result.exit_code == 0, result.output
+    usage = next(line for line in result.output.splitlines() if "Usage:" in line)
+    # "Usage: <program> evidence show [OPTIONS] ...": the help is that command's own
+    assert usage.split("Usage:")[1].split()[1:1 + len(args)] == list(args)
 
 
 def test_evidence_commands():

@@ -11,6 +11,8 @@ is built once); a task that fails is retried by Ray.
 half second while they wait for Ray: when it returns True the outstanding tasks are cancelled
 and ``RunCancelled`` is raised. A study's finished shards stay (each is written atomically, a
 killed task leaves at most a hidden temporary file), so the next run on the directory resumes.
+Both also take an optional ``on_progress(done, total)``, called in the driver each time a Ray
+task's result arrives (patient trajectories for a study, draws for a trial).
 """
 
 from __future__ import annotations
@@ -116,9 +118,11 @@ def ray_session(workers: int | None, address: str | None = None):
 def run_study(spec: StudySpec, run_dir: str | Path, workers: int | None = None,
               sources: ModelSources | None = None, progress: bool = True, *,
               should_stop: Callable[[], bool] | None = None,
-              address: str | None = None) -> Path:
+              address: str | None = None,
+              on_progress: Callable[[int, int], None] | None = None) -> Path:
     """Run (or resume) ``spec`` into ``run_dir`` with ``workers`` local Ray CPUs (default: all;
-    ignored when ``address`` names a Ray cluster). ``should_stop``: see the module doc."""
+    ignored when ``address`` names a Ray cluster). ``should_stop``, ``on_progress``: see the
+    module doc."""
     spec = spec.validate()
     run_dir = Path(run_dir).resolve()
     pending = prepare_run_dir(spec, run_dir)
@@ -136,7 +140,8 @@ def run_study(spec: StudySpec, run_dir: str | Path, workers: int | None = None,
                 for d, chunks in sorted(by_draw.items())]
         total = sum(n for _, _, n in pending) * len(spec.all_strategies)
         start = time.perf_counter()
-        workers_rss = _wait(refs, total, len(spec.all_strategies), progress, should_stop)
+        workers_rss = _wait(refs, total, len(spec.all_strategies), progress, should_stop,
+                            on_progress)
         stats = {"wall_seconds": time.perf_counter() - start, "trajectories": total,
                  "driver_peak_rss_mb": _peak_rss_mb(),
                  "worker_peak_rss_mb": {str(pid): mb for pid, mb in workers_rss.items()}}
@@ -155,10 +160,12 @@ def _trial_task(sources_box, spec, draw, plan):  # runs in a Ray worker
 
 def run_trial(spec, workers: int | None = None, sources: ModelSources | None = None,
               progress: bool = True, *, should_stop: Callable[[], bool] | None = None,
-              address: str | None = None):
+              address: str | None = None,
+              on_progress: Callable[[int, int], None] | None = None):
     """Simulate every replicate of a ``TrialSpec``; returns OS (rep, arm, n_max) in draw
-    order, so the result does not depend on which worker finished first. ``should_stop``: see
-    the module doc; ``address``: a Ray cluster (default a local Ray with ``workers`` CPUs)."""
+    order, so the result does not depend on which worker finished first. ``should_stop``,
+    ``on_progress``: see the module doc; ``address``: a Ray cluster (default a local Ray with
+    ``workers`` CPUs)."""
     import numpy as np
 
     spec = spec.validate()
@@ -176,6 +183,8 @@ def run_trial(spec, workers: int | None = None, sources: ModelSources | None = N
                 draw, os_time = ray.get(ref)
                 out[draw * per:(draw + 1) * per] = os_time
                 done += 1
+            if on_progress is not None:
+                on_progress(done, spec.draws)
             if progress:
                 sys.stderr.write(f"\r  simulated {done}/{spec.draws} draws "
                                  f"({done * per * 2 * spec.n_max:,} patients) "
@@ -204,7 +213,8 @@ def _next_ready(ray, remaining: list, should_stop: Callable[[], bool] | None):
 
 
 def _wait(refs, total: int, per_patient: int, progress: bool,
-          should_stop: Callable[[], bool] | None = None) -> None:
+          should_stop: Callable[[], bool] | None = None,
+          on_progress: Callable[[int, int], None] | None = None) -> dict[int, float]:
     import ray
 
     start, done, remaining = time.perf_counter(), 0, list(refs)
@@ -215,6 +225,8 @@ def _wait(refs, total: int, per_patient: int, progress: bool,
             _, patients, peak, pid = ray.get(ref)  # raises the task's error after retries
             done += patients * per_patient
             rss[pid] = max(rss.get(pid, 0.0), peak)
+        if on_progress is not None:
+            on_progress(done, total)
         if progress:
             elapsed = time.perf_counter() - start
             rate = done / elapsed if elapsed > 0 else 0.0

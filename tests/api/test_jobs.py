@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
+import threading
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,20 +17,32 @@ from sequencer.api.settings import Settings
 from sequencer.simulate.summary_schema import StudySummary
 from tests.api.conftest import KEY
 
+# every job here runs on the session's Ray (tests/conftest.py); a stopped job's tasks must
+# then be really cancelled, or they would go on writing shards after the stop
+pytestmark = pytest.mark.usefixtures("shared_ray")
+
 STUDY = {"strategies": ["guideline", "toga-era"], "draws": 2, "patients": 300, "chunk": 150,
          "seed": 3}
 TRIAL = {"arm_a": "toga-era", "arm_b": "guideline", "n_per_arm": 20, "reps": 4, "draws": 2,
          "n_max": 30, "seed": 5}
 
 
+FINAL = ("succeeded", "failed", "interrupted")
+
+
+def _record(runner, job_id, timeout=180.0):
+    """The job's record once ``runner`` has recorded it finished: woken by the runner each time
+    it records a status (``JobRunner.wait_until``); the timeout is only a safety net."""
+    finished = runner.wait_until(lambda: runner.store.get(job_id).status in FINAL, timeout)
+    job = runner.store.get(job_id)
+    assert finished, f"job {job_id} not finished after {timeout} s: {job}"
+    return job
+
+
 def _wait(client, href, timeout=180.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(href).json()
-        if job["status"] in ("succeeded", "failed", "interrupted"):
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"{href} did not finish in {timeout} s: {job}")
+    """The job as the service shows it, once the app's runner has finished it."""
+    _record(client.app.state.jobs, href.rsplit("/", 1)[-1], timeout)
+    return client.get(href).json()
 
 
 def test_a_cohort_study_job_equals_the_command_line_result(client, sources, tmp_path):
@@ -191,35 +203,28 @@ def test_a_bad_database_url_stops_the_start(tmp_path, sources):
 # here by its own JobStore + JobRunner; flock and advisory locks are per open file / connection,
 # so two of them in one process exclude each other as two processes would.
 
-FINAL = ("succeeded", "failed", "interrupted")
-
-
 def _url(backend, tmp_path, request):
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'jobs.sqlite3'}"
     return request.getfixturevalue("postgres")
 
 
-def _record(store, job_id, statuses=FINAL, timeout=120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = store.get(job_id)
-        if job.status in statuses:
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} not {statuses} after {timeout} s: {job}")
+def _await_lock_released(url, timeout_s=60):
+    """Return once the runner lock a released or killed holder had is free. SQLite: the flock
+    goes with the file (closed by ``release()``, or by the kernel before ``wait()`` sees a killed
+    process exit). PostgreSQL ends the closed session on its own time, so this blocks in ``pg_advisory_lock`` (the server
+    grants it when that session is gone) and lets go at once; the statement timeout is only a
+    safety net."""
+    if not url.startswith("postgresql"):
+        return
+    import psycopg
 
+    from sequencer.api.jobs.store import PG_LOCK_KEY
 
-@pytest.fixture(scope="module")
-def shared_ray():
-    """One local Ray for the tests below: ``ray_session`` uses an initialised Ray as it is, so a
-    job does not start and stop its own (about 5 s each); a cancelled job's tasks must then be
-    really cancelled, or they would go on writing shards after the stop."""
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
-    yield ray
-    ray.shutdown()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"SET statement_timeout = '{timeout_s}s'")
+        conn.execute("SELECT pg_advisory_lock(%s)", (PG_LOCK_KEY,))
+        conn.execute("SELECT pg_advisory_unlock(%s)", (PG_LOCK_KEY,))
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -236,6 +241,7 @@ def test_a_claim_is_atomic_and_the_runner_lock_exclusive(backend, tmp_path, requ
     assert lock_one.acquire() and lock_one.acquire()  # taking it again is a no-op
     assert not lock_two.acquire()
     lock_one.release()
+    _await_lock_released(url)  # PostgreSQL ends the released session on its own time
     assert lock_two.acquire() and lock_two.check()
     lock_two.release()
     one.update(job.id, status="interrupted")  # not left queued for the runners of later tests
@@ -261,10 +267,8 @@ def test_the_runner_lock_of_a_killed_process_is_released(backend, tmp_path, requ
         assert not lock.acquire()
         child.send_signal(signal.SIGKILL)  # no clean-up code runs
         child.wait(timeout=30)
-        deadline = time.monotonic() + 10
-        while not lock.acquire() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert lock.held
+        _await_lock_released(url)
+        assert lock.acquire()
         lock.release()
     finally:
         child.kill()
@@ -272,8 +276,7 @@ def test_the_runner_lock_of_a_killed_process_is_released(backend, tmp_path, requ
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_one_runner_per_database_and_another_takes_over(backend, tmp_path, request, sources,
-                                                        shared_ray):
+def test_one_runner_per_database_and_another_takes_over(backend, tmp_path, request, sources):
     from sequencer.api.jobs.runner import LOCK_RETRY_SECONDS, JobRunner
 
     url = _url(backend, tmp_path, request)
@@ -283,18 +286,18 @@ def test_one_runner_per_database_and_another_takes_over(backend, tmp_path, reque
     try:
         assert first.is_runner and not second.is_runner
         job = second.submit("trial-simulation", TRIAL)  # known only to the database
-        done = _record(first.store, job.id)
+        done = _record(first, job.id)
         assert done.status == "succeeded", done.error
         assert done.attempts == 1 and 0 <= done.result["power"] <= 1
         assert not second.is_runner
         first.stop()
         assert not first.is_runner
-        stopped = time.monotonic()
-        while not second.is_runner and time.monotonic() - stopped < LOCK_RETRY_SECONDS + 3:
-            time.sleep(0.1)
-        assert second.is_runner, "the other process did not take over"
+        # woken when it takes the lock (it retries every LOCK_RETRY_SECONDS); the bound is a
+        # safety net
+        assert second.wait_until(lambda: second.is_runner, LOCK_RETRY_SECONDS + 60), \
+            "the other process did not take over"
         again = second.submit("trial-simulation", {**TRIAL, "seed": 6})
-        done = _record(second.store, again.id)
+        done = _record(second, again.id)
         assert done.status == "succeeded" and done.attempts == 1, done.error
     finally:
         first.stop()
@@ -308,46 +311,53 @@ def _shard_table(run_dir):
         [("draw", "ascending"), ("chunk", "ascending"), ("strategy", "ascending")])
 
 
-# 128 shards; measured on the 2-core test machine: about 3 s once Ray's workers are warm, 1.5 s
-# after the first shard more than 100 are done. The stop is seen within CHECK_SECONDS (0.5 s)
-# of the first shard, so the study is stopped part-way.
-BIG_STUDY = {"strategies": ["guideline"], "draws": 8, "patients": 16000, "chunk": 1000,
+# 16 shards, 4 per draw: the first draw's result stops the study (below), so at most the draws
+# already running when it arrived (2 Ray CPUs) finish; the study is stopped part-way by
+# construction, not by timing.
+BIG_STUDY = {"strategies": ["guideline"], "draws": 4, "patients": 4000, "chunk": 1000,
              "seed": 9}
 
 
-def test_a_stopped_runner_puts_its_study_back_and_the_next_resumes_it(tmp_path, sources,
-                                                                      shared_ray):
+def test_a_stopped_runner_puts_its_study_back_and_the_next_resumes_it(tmp_path, sources):
     """A graceful stop mid-study: the job is queued again with its attempt not counted, its
     finished shards stay, and the next runner resumes it to the uninterrupted result (reference:
-    ``run_study`` + ``finish_study`` in one go, as in tests/simulate/test_runner.py)."""
+    ``run_study`` + ``finish_study`` in one go, as in tests/simulate/test_runner.py).
+    The stop is requested from the runner's progress hook when the first draw has finished."""
     from sequencer.api.jobs.requests import CohortStudyRequest
     from sequencer.api.jobs.runner import JobRunner
     from sequencer.reports.cohort import finish_study
     from sequencer.simulate.runner import run_study
+    from tests.conftest import await_exit, draw_task_pids
 
     url = f"sqlite:///{tmp_path / 'jobs.sqlite3'}"
     spec = CohortStudyRequest(**BIG_STUDY).spec().validate()
-    runner = JobRunner(JobStore(url), sources, tmp_path / "runs", 1)
+    part_way = threading.Event()
+
+    def stop_after_first_draw(job_id, share):
+        part_way.set()
+        runner.request_stop()  # the runner cancels the study at its next check
+
+    runner = JobRunner(JobStore(url), sources, tmp_path / "runs", 1,
+                       on_progress=stop_after_first_draw)
     runner.start()
     job = runner.submit("cohort-study", BIG_STUDY)
     shards = tmp_path / "runs" / job.id / "shards"
-    deadline = time.monotonic() + 120
-    while not (shards.exists() and any(shards.glob("*.parquet"))):
-        assert time.monotonic() < deadline, "no shard written"
-        time.sleep(0.05)
+    assert part_way.wait(180), "no draw finished"  # safety net; the event is the hook's call
     runner.stop()
     assert not runner.is_runner
     stopped = runner.store.get(job.id)
     assert (stopped.status, stopped.attempts) == ("queued", 0)
     kept = {p.name: p.stat().st_mtime_ns for p in shards.glob("*.parquet")}
     assert 0 < len(kept) < len(spec.shards()), "the study was not stopped part-way"
-    time.sleep(1.0)  # cancelled, its tasks write nothing more
+    # a cancelled task's worker is killed: once those still running a draw have exited,
+    # nothing can write more
+    await_exit(draw_task_pids())
     assert {p.name for p in shards.glob("*.parquet")} == set(kept)
 
     resumed = JobRunner(JobStore(url), sources, tmp_path / "runs", 1)
     resumed.start()
     try:
-        done = _record(resumed.store, job.id)
+        done = _record(resumed, job.id)
     finally:
         resumed.stop()
     assert done.status == "succeeded" and done.attempts == 1, done.error

@@ -31,7 +31,10 @@ def _option_set(sources, draws=3, **options):
 @pytest.mark.parametrize("options", [{}, {"include_investigational": True},
                                      {"info": InformationStrategy(True, False, True)}])
 def test_models_built_like_the_means_equal_models_built_from_scratch(sources, options):
-    opts = _option_set(sources, **options)
+    """Two draws, each with its own posterior draw and parameter sample (the numbers
+    ``build_like`` must take from the draw, not from the means); a third adds no new path and
+    costs a from-scratch build of the largest model (with testing) each."""
+    opts = _option_set(sources, draws=2, **options)
     for roots in (cohort_roots(opts.mean), {State(line=2, cps="1-9", received=frozenset(
             {"trastuzumab_fp_platinum"}), progressed_on_her2=True): 1.0}):
         like = build_model(opts.mean, roots)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
@@ -118,35 +117,27 @@ def test_only_the_api_key_is_stored():
 # --------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def live_server(settings, sources):
+    """uvicorn on a socket that listens before the server starts: the first request waits in
+    its backlog until the app has started (no polling); the timeout is a safety net."""
     import uvicorn
 
-    port = _free_port()
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    port = sock.getsockname()[1]
     app = with_page(create_app(settings, sources=sources))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/healthz", timeout=1) as r:
-                if json.load(r) == {"status": "ok"}:
-                    break
-        except OSError:
-            pass
-        if time.monotonic() > deadline or not thread.is_alive():
-            server.should_exit = True
-            pytest.fail("uvicorn did not answer /healthz within 20 s")
-        time.sleep(0.05)
+    try:
+        with urllib.request.urlopen(f"{base}/healthz", timeout=60) as r:
+            assert json.load(r) == {"status": "ok"}
+    except (OSError, AssertionError):
+        server.should_exit = True
+        pytest.fail("uvicorn did not answer /healthz")
     yield base
     server.should_exit = True
     thread.join(timeout=10)

@@ -12,7 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
-import time
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -20,6 +20,7 @@ import pytest
 
 from sequencer.api.workers import reuse_port_available
 from tests.api.conftest import KEY
+from tests.conftest import await_exit
 
 pytestmark = pytest.mark.skipif(not reuse_port_available(), reason="needs Linux SO_REUSEPORT")
 WORKERS = 2
@@ -69,30 +70,56 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
-@pytest.fixture
-def server(tmp_path):
+def _server(tmp_path):
+    """``sequencer serve`` with WORKERS workers, yielded once every worker is ready."""
     port = _free_port()
     env = {**os.environ, "SEQUENCER_API_KEYS": json.dumps([KEY]), "SEQUENCER_PRECOMPUTE": "false",
            "SEQUENCER_DATABASE_URL": f"sqlite:///{tmp_path / 'jobs.sqlite3'}",
            "SEQUENCER_JOBS_DIR": str(tmp_path / "runs"), "SEQUENCER_JOB_WORKERS": "1"}
     log = (tmp_path / "serve.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "sequencer", "serve", "--port", str(port),
-                             "--workers", str(WORKERS)], env=env, stdout=log,
+                             "--workers", str(WORKERS)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 180
-    while len(_sockets(port, "0A")) < WORKERS:  # every worker listening: all started
-        assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-        assert time.monotonic() < deadline, "workers did not start"
-        time.sleep(0.2)
+    ready, ended = threading.Semaphore(0), threading.Event()
+
+    def copy_log():
+        """Copy the server's output to serve.log; each worker logs 'ready' once its socket
+        listens and its app has started."""
+        for line in proc.stdout:
+            log.write(line)
+            log.flush()
+            if b'"message": "ready"' in line:
+                ready.release()
+        ended.set()
+        ready.release()  # wakes a waiter if the server ended before all its workers were ready
+
+    copier = threading.Thread(target=copy_log, daemon=True)
+    copier.start()
+    for _ in range(WORKERS):  # woken by each 'ready' line; the timeout is a safety net
+        assert ready.acquire(timeout=180), "workers did not start"
+        assert not ended.is_set(), (tmp_path / "serve.log").read_text()
     yield proc, port, env, tmp_path / "serve.log"
     if proc.poll() is None:
         proc.terminate()
         proc.wait(timeout=90)
+    copier.join(timeout=30)
     log.close()
 
 
-def test_connections_opened_together_reach_every_worker(server):
-    proc, port, _, _ = server
+@pytest.fixture
+def server(tmp_path):
+    """A server of the test's own, for tests that stop it."""
+    yield from _server(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def running_server(tmp_path_factory):
+    """One server shared by the tests that leave it running (a start costs about 5 s)."""
+    yield from _server(tmp_path_factory.mktemp("serve"))
+
+
+def test_connections_opened_together_reach_every_worker(running_server):
+    proc, port, _, _ = running_server
     workers = _children(proc.pid)
     inodes = _sockets(port, "0A")
     assert len(inodes) == WORKERS  # uvicorn's --workers would show one, shared
@@ -111,8 +138,8 @@ def test_connections_opened_together_reach_every_worker(server):
             c.close()
 
 
-def test_a_second_server_on_the_port_is_refused(server):
-    _, port, env, _ = server
+def test_a_second_server_on_the_port_is_refused(running_server):
+    _, port, env, _ = running_server
     second = subprocess.run([sys.executable, "-m", "sequencer", "serve", "--port", str(port),
                              "--workers", str(WORKERS)], env=env, capture_output=True,
                             text=True, timeout=120, check=False)
@@ -150,8 +177,5 @@ def test_workers_stop_when_the_supervisor_is_killed(server):
     assert len(workers) == WORKERS
     proc.kill()
     proc.wait()
-    deadline = time.monotonic() + 60
-    while any(_running(pid) for pid in workers):
-        assert time.monotonic() < deadline, "workers still running after their parent died"
-        time.sleep(0.2)
+    await_exit(workers, 60)  # woken by each worker's exit; the bound is a safety net
     assert not _sockets(port, "0A")

@@ -3,6 +3,7 @@ form, and parameter recovery on a synthetic network simulated from known hazards
 
 from __future__ import annotations
 
+import arviz as az
 import numpy as np
 import pytest
 
@@ -63,11 +64,31 @@ def test_two_trial_contrast_equals_inverse_variance_pool():
     assert log_hr.std() == pytest.approx(pooled_sd, rel=0.10)
 
 
+# Recovery: the typical-trial log-hazards are sums of an intercept, class mean, regimen and line
+# effects that the data identify only as sums, so the sampler wanders along those ridges;
+# target_accept 0.99 (smaller steps) removes the few divergences 0.95 left on some CPUs, and
+# 4 x 1000 draws give the recovered sums a bulk/tail ESS of 700-1000.
+RECOVERY = SamplerConfig(chains=4, draws=1000, tune=1000, target_accept=0.99)
+
+
 def test_parameter_recovery_on_synthetic_network():
     """Known log-hazards per (regimen, line, endpoint) generate a network of 8 trials (see
-    sequencer.bayes.synthetic); the fitted typical-trial log-hazards must cover them: at least
-    80% inside their 90% credible intervals (nominal 90%; 14 quantities, seeds fixed) and every
-    one inside its 99% interval."""
+    sequencer.bayes.synthetic); the fitted typical-trial log-hazards (10 regimen-line cells x
+    PFS, OS = 20 quantities) must cover them.
+
+    What is asserted is what holds on any machine, not one sampler path:
+
+    * divergences under 0.5% of the draws (0 of 4000 on sampler seeds 11, 12 and 13; at
+      target_accept 0.95 a few, 0-4, depending on seed and CPU);
+    * the recovered quantities converged: rank R-hat < 1.01 and bulk and tail ESS >= 400
+      (Vehtari et al. 2021, Bayesian Analysis 16(2); measured 1.003-1.006 and >= 720);
+    * every truth inside its 99% interval (the farthest is 1.9 posterior SD from the mean,
+      the interval edge 2.58);
+    * at least 14 of the 20 inside their 90% intervals: a calibrated posterior gives fewer with
+      probability 1.1% (Binomial(20, 0.9), as if independent), and this data set (seed 3) gives
+      16-17, a margin of 2-3 quantities that Monte Carlo error in a quantile (about 0.08 SD at
+      this ESS) cannot bridge. The check is weak against small biases, by design: it guards the
+      model's plumbing, the closed-form test above guards its numbers."""
     classes = {"chemo_a": "chemotherapy", "chemo_b": "chemotherapy", "her2_a": "her2",
                "her2_b": "her2", "adc": "adc"}
     mu = {"pfs": np.log(np.log(2) / 5.5), "os": np.log(np.log(2) / 11.0)}
@@ -86,14 +107,19 @@ def test_parameter_recovery_on_synthetic_network():
         {"trial": "S8", "line": 3, "arms": [("chemo_b", 100)]},
     ]
     evidence = simulate_network(design, classes, truth, seed=3)
-    result = fit(evidence, ModelConfig(), SMALL, seed=11)
-    assert diagnose(result.idata).divergences <= 2
+    result = fit(evidence, ModelConfig(), RECOVERY, seed=11)
+    draws = RECOVERY.chains * RECOVERY.draws
+    assert diagnose(result.idata).divergences < 0.005 * draws
     post = PosteriorArrays.from_idata(result.idata)
     cells = sorted({(r, spec["line"]) for spec in design for r, _ in spec["arms"]})
     inside90, inside99, total = 0, 0, 0
     for regimen, line in cells:
         eta = linear_predictor(post, evidence.catalogue, regimen, line)
         for k, endpoint in enumerate(("pfs", "os")):
+            by_chain = eta[:, k].reshape(RECOVERY.chains, RECOVERY.draws)
+            assert az.rhat(by_chain, method="rank") < 1.01, (regimen, line, endpoint)
+            assert az.ess(by_chain, method="bulk") >= 400, (regimen, line, endpoint)
+            assert az.ess(by_chain, method="tail") >= 400, (regimen, line, endpoint)
             lo90, hi90 = np.quantile(eta[:, k], [0.05, 0.95])
             lo99, hi99 = np.quantile(eta[:, k], [0.005, 0.995])
             true = truth[(regimen, line, endpoint)]
@@ -101,4 +127,4 @@ def test_parameter_recovery_on_synthetic_network():
             inside99 += lo99 <= true <= hi99
             total += 1
     assert inside99 == total
-    assert inside90 >= 0.8 * total
+    assert total == 20 and inside90 >= 14

@@ -12,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sequencer.cli import app
+from tests.conftest import start_shared_ray
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 FIGURES = ("survival", "ce_plane", "ceac", "evppi", "flow")
@@ -20,6 +21,7 @@ FIGURES = ("survival", "ce_plane", "ceac", "evppi", "flow")
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     """A finished cohort study: 2 strategies (+ optimal-mean), 4 draws of 300 patients."""
+    start_shared_ray()  # the command runs on the session's Ray
     out = tmp_path_factory.mktemp("cohort") / "run"
     result = CliRunner().invoke(app, [
         "cohort", "--out", str(out), "--strategies", "optimal,toga-era", "--draws", "4",

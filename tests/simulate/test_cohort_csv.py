@@ -46,7 +46,7 @@ def test_every_bad_cell_is_named_by_row_and_column(tmp_path):
         read_cohort(_write(tmp_path, "age\n60\n", "nocps.csv"))
 
 
-def test_a_study_on_a_given_cohort_matches_the_solver(tmp_path, sources):
+def test_a_study_on_a_given_cohort_matches_the_solver(tmp_path, sources, shared_ray):
     """Reference: the fixed-strategy sweep on draw 0's model gives the expected discounted QALYs
     of a CPS >= 10 patient; the study's 4,000 identical patients must match within 4 SE."""
     path = _write(tmp_path, "pdl1_cps\n" + "15\n" * 4000)

@@ -16,6 +16,7 @@ from scipy import stats
 from sequencer.simulate.runner import run_trial
 from sequencer.simulate.study import StudyError
 from sequencer.simulate.trial import TrialSpec, summarise_trial
+from tests.conftest import stop_shared_ray
 
 A, F, MEDIAN, HR = 24.0, 12.0, 12.0, 0.7
 
@@ -48,7 +49,9 @@ def test_power_and_sample_size_match_schoenfeld_for_exponential_arms():
     assert _schoenfeld_power(result.sample_size) == pytest.approx(0.8, abs=0.04)
 
 
+@pytest.mark.slow  # two local Rays of their own (one and two CPUs): about 20 s on 2 cores
 def test_trials_are_identical_on_one_and_two_workers(sources):
+    stop_shared_ray()  # each run starts a Ray with its own number of CPUs
     spec = TrialSpec("toga-era", "guideline", 40, A, F, reps=6, seed=4, draws=3, n_max=60)
     one = run_trial(spec, workers=1, sources=sources, progress=False)
     two = run_trial(spec, workers=2, sources=sources, progress=False)

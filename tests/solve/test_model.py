@@ -58,9 +58,12 @@ def test_transition_probabilities_sum_to_one(standard_model, tested_model):
     _check_probabilities(tested_model)
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=3, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1))
 def test_transition_probabilities_sum_to_one_under_parameter_draws(sources, seed):
+    """The invariants of _check_probabilities for random posterior and parameter draws. A draw
+    changes the numbers, not the code path (the tested model above covers every branch at the
+    means); 3 draws of the largest model (baseline NGS and re-biopsy) keep it at about 10 s."""
     rng = np.random.default_rng(seed)
     from sequencer.model.inputs import ModelInputs
 

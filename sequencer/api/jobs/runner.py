@@ -15,6 +15,11 @@ the process that ran them is gone); a job whose runs were cut short MAX_ATTEMPTS
 goes back to 'queued' without counting the attempt, the thread ends (up to STOP_SECONDS) and the
 lock is released. Whoever runs the job next starts it again: cohort studies resume from their
 finished shards, and results depend only on the request (seeded), not on interruptions.
+
+Two hooks let a caller follow a runner without polling: ``on_progress(job_id, share)`` is called
+on the runner's thread after each finished draw of a running job, and ``wait_until(predicate)``
+blocks until ``predicate()`` holds, re-checking it each time this runner takes the lock or records
+a job's new status.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import logging
 import threading
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -41,13 +47,16 @@ class JobRunner:
     ``ray_address`` (the service passes ``Settings.ray_address``; None: a local Ray)."""
 
     def __init__(self, store: JobStore, sources: ModelSources, jobs_dir: Path,
-                 workers: int | None = None, ray_address: str | None = None) -> None:
+                 workers: int | None = None, ray_address: str | None = None,
+                 on_progress: Callable[[str, float], None] | None = None) -> None:
         self.store, self.sources, self.workers = store, sources, workers
         self.ray_address = ray_address
         self.jobs_dir = Path(jobs_dir)
+        self.on_progress = on_progress
         self._lock = store.runner_lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._changed = threading.Condition()
         self._thread = threading.Thread(target=self._loop, name="sequencer-jobs", daemon=True)
 
     @property
@@ -66,17 +75,32 @@ class JobRunner:
         self._wake.set()
         return job
 
+    def request_stop(self) -> None:
+        """Ask the thread to stop (the running job is cancelled at its next check) and return at
+        once; ``stop()`` also waits for the thread and releases the lock."""
+        self._stop.set()
+        self._wake.set()
+
     def stop(self, timeout: float = STOP_SECONDS) -> None:
         """Cancel the running job (back to 'queued', the attempt not counted), end the thread,
         release the lock."""
-        self._stop.set()
-        self._wake.set()
+        self.request_stop()
         if self._thread.is_alive():
             self._thread.join(timeout)
         if self._thread.is_alive():  # keep the lock: the job may still be running
             LOGGER.warning("job runner did not stop", extra={"fields": {"seconds": timeout}})
             return
         self._lock.release()
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Block until ``predicate()`` is true, re-checked whenever this runner takes the lock or
+        records a job's status; False if ``timeout`` seconds pass first."""
+        with self._changed:
+            return self._changed.wait_for(predicate, timeout)
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
 
     def progress(self, job) -> float:
         """Finished share of a job: shard files written, for a running cohort study."""
@@ -100,6 +124,7 @@ class JobRunner:
                                         "again")
             else:
                 self.store.update(job.id, status="queued")
+        self._notify()
         return True
 
     def _loop(self) -> None:
@@ -135,6 +160,12 @@ class JobRunner:
         return None
 
     def _run(self, job) -> None:
+        try:
+            self._record_outcome(job)
+        finally:
+            self._notify()
+
+    def _record_outcome(self, job) -> None:
         from sequencer.simulate.runner import RunCancelled
 
         try:
@@ -150,17 +181,23 @@ class JobRunner:
             return
         self.store.update(job.id, status="succeeded", progress=1.0, result=result)
 
+    def _progress_hook(self, job) -> Callable[[int, int], None] | None:
+        if self.on_progress is None:
+            return None
+        on_progress = self.on_progress
+        return lambda done, total: on_progress(job.id, done / total if total else 1.0)
+
     def _execute(self, job) -> dict:
         from sequencer.reports.cohort import clean_json
 
-        stop = self._stop.is_set
+        stop, hook = self._stop.is_set, self._progress_hook(job)
         if job.kind == "cohort-study":
             from sequencer.reports.cohort import finish_study
             from sequencer.simulate.runner import run_study
             spec = CohortStudyRequest(**job.request).spec().validate()
             run_dir = run_study(spec, self.jobs_dir / job.id, workers=self.workers,
                                 sources=self.sources, progress=False, should_stop=stop,
-                                address=self.ray_address)
+                                address=self.ray_address, on_progress=hook)
             summary = finish_study(run_dir, spec, self.sources, job.request.get("reference"))
             return summary.model_dump(mode="json")  # the run directory's summary.json
         from sequencer.simulate.runner import run_trial
@@ -168,7 +205,7 @@ class JobRunner:
 
         spec = TrialRequest(**job.request).spec().validate()
         os_time = run_trial(spec, self.workers, self.sources, progress=False, should_stop=stop,
-                            address=self.ray_address)
+                            address=self.ray_address, on_progress=hook)
         result = summarise_trial(os_time, spec)
         return clean_json({"provenance": self.sources.provenance(), **asdict(result)})
 

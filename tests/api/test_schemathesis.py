@@ -27,8 +27,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from sequencer.api.app import create_app
-from sequencer.api.recommend import Recommender
 from sequencer.api.settings import Settings
+from sequencer.solve.recommend import Recommender
 from tests.api.conftest import KEY
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
@@ -268,9 +268,9 @@ def test_two_budgets_are_solved_or_refused_with_a_422(client):
 
 def test_the_model_inputs_cache_is_bounded(sources, monkeypatch):
     """``discount_rate`` is any float in [0, 0.2]: one cache entry per value grew without end."""
-    from sequencer.api import recommend
     from sequencer.api.request_schemas import RecommendationRequest
     from sequencer.api.routes.recommendations import to_query
+    from sequencer.solve import recommend
 
     monkeypatch.setattr(recommend, "OPTION_SETS", 2)
     rec = Recommender(sources, draws=2)

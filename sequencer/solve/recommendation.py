@@ -17,6 +17,7 @@ from sequencer.vocabulary import SUPPORTIVE_CARE, fit_for_treatment
 CAVEAT = ("Decision support for clinicians, not a prescription. Estimates come from trial-level "
           "evidence and stated assumptions; check each regimen's evidence level.")
 ECOG_TRIALS = 2  # trials enrolled ECOG 0-1, some also 2
+ECOG_UNFIT_GROUP = 4
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,13 @@ class Recommendation:
     interval_draws: int
     discounted: bool
     units: dict[str, str] = field(default_factory=dict)
+
+
+def ecog_group(ecog: int) -> int:
+    """Performance statuses ``for_patient`` treats alike (0-1, 2, 3-4), by their largest."""
+    if not fit_for_treatment(ecog):
+        return ECOG_UNFIT_GROUP
+    return max(ecog, 1)
 
 
 def for_patient(answer: Answer, *, ecog: int, include_investigational: bool,

@@ -75,3 +75,19 @@ def test_joined_policy_table_has_one_header_and_every_policy(standard_model):
     joined = list(csv.DictReader(io.StringIO(policies_csv(policies))))
     each = [row for p in policies for row in csv.DictReader(io.StringIO(p.to_csv()))]
     assert joined == each and {r["strategy"] for r in joined} == {"qaly", "ly"}
+
+
+def test_ecog_groups_are_the_statuses_answered_alike():
+    """Statuses in one group get the same recommendation and caveats (the service keys its
+    serialised answers by group)."""
+    from sequencer.solve.recommendation import ecog_group
+
+    def seen(ecog):
+        rec = for_patient(_answer(), ecog=ecog, include_investigational=False, discount_rate=0.0,
+                          total_draws=20, provenance={})
+        return rec.recommended, rec.caveats
+
+    groups = {}
+    for ecog in range(5):
+        groups.setdefault(ecog_group(ecog), set()).add(seen(ecog))
+    assert len(groups) == 3 and all(len(answers) == 1 for answers in groups.values())

@@ -31,8 +31,8 @@ from sequencer.solve.constrained import BudgetInfeasibleError
 from sequencer.solve.lp import SolverError
 from sequencer.solve.objective import Budget, Objective
 from sequencer.solve.recommend import Query, Recommender, answer_key
-from sequencer.solve.recommendation import for_patient
-from sequencer.vocabulary import ECOG_UNFIT, Vocabulary, cps_band, fit_for_treatment, her2_status
+from sequencer.solve.recommendation import ecog_group, for_patient
+from sequencer.vocabulary import Vocabulary, cps_band, her2_status
 
 # request fields by patient-state field, for 422 locations
 _REQUEST_FIELD = {"line": "current_line", "her2": "her2_ihc", "cps": "pdl1_cps",
@@ -93,8 +93,7 @@ async def _answer(body: RecommendationRequest, request: Request,
                   sources: ModelSources) -> Response:
     query = to_query(body, sources.evidence.catalogue)
     recommender = _recommender(request, sources)
-    key = (answer_key(query), ECOG_UNFIT if not fit_for_treatment(body.ecog)
-           else max(body.ecog, 1))
+    key = (answer_key(query), ecog_group(body.ecog))  # the ECOG groups answered alike
     content = recommender.responses.get(key)
     if content is None:
         if recommender.answered(query):  # serialising takes about 1 ms: no thread hand-off

@@ -19,11 +19,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sequencer.api.modelsets import ModelSet
-from sequencer.api.recommend import DEFAULT_OPTIONS, Recommender
 from sequencer.model.build import cohort_roots
 from sequencer.model.load import load_sources
+from sequencer.solve.family import ModelSet
 from sequencer.solve.objective import Budget, Objective
+from sequencer.solve.recommend import DEFAULT_OPTIONS, Recommender
 from sequencer.solve.solver import NOT_BINDING, solve
 
 QALY = Objective("qaly")

@@ -85,11 +85,11 @@ def reachable_bodies() -> list[dict]:
     """A request for every state reachable from the standard profiles that a request can
     express (HER2 from IHC, CPS from a number, resistance from the prior regimens): the states
     the service answers from its start-up precomputation, in a seeded order."""
-    from sequencer.api.recommend import DEFAULT_OPTIONS
     from sequencer.api.request_schemas import RecommendationRequest
     from sequencer.api.routes.recommendations import to_query
     from sequencer.model.build import build_model, cohort_roots
     from sequencer.model.load import load_sources
+    from sequencer.solve.recommend import DEFAULT_OPTIONS
 
     sources = load_sources()
     _, _, discount_rate = DEFAULT_OPTIONS
@@ -335,10 +335,10 @@ def profile_on_demand(timed: int = 200, top: int = 14) -> str:
     objectives of ``on_demand_states``), then a cProfile of one more."""
     import gc
 
-    from sequencer.api.recommend import Recommender
     from sequencer.api.request_schemas import RecommendationRequest
     from sequencer.api.routes.recommendations import to_query
     from sequencer.model.load import load_sources
+    from sequencer.solve.recommend import Recommender
 
     sources = load_sources()
     recommender = Recommender(sources)

@@ -92,39 +92,33 @@ def solve(
     parameters: ParametersOpt = None,
 ) -> None:
     """Optimal adaptive sequence for the HER2-positive cohort (and each biomarker profile)."""
-    from sequencer.model.build import build_model, cohort_roots
+    from sequencer.io import write_text_atomic
+    from sequencer.model.build import DecisionModel, build_model, cohort_roots
     from sequencer.reports.solve import format_solve, format_voi
-    from sequencer.solve.objective import Budget, Objective
+    from sequencer.solve.objective import Objective
+    from sequencer.solve.policy import policies_csv
     from sequencer.solve.solver import solve as run_solve
-    from sequencer.solve.strategies import evaluate_strategy, load_budget_preset, load_named
+    from sequencer.solve.strategies import named_strategy_policies, resolve_budget
     from sequencer.solve.testing_value import value_of_testing
 
     try:
         goal = Objective(objective.value, wtp)
-        budget = Budget(budget_toxicity, budget_cost)
-        if budget_preset:
-            preset = load_budget_preset(budget_preset)
-            budget = Budget(budget_toxicity or preset.toxicity, budget_cost or preset.cost)
+        budget = resolve_budget(budget_toxicity, budget_cost, budget_preset)
         sources, inputs = _inputs(priors_dir, parameters, info, investigational, max_lines, discount)
         model = build_model(inputs, cohort_roots(inputs))
         result = run_solve(model, goal, budget, method.value, lp_solver, milp_solver)
-        policies = [result.policy]
-        if strategy:
-            full = inputs if investigational else sources.inputs(
-                info=inputs.info, include_investigational=True, max_lines=max_lines,
-                discount_rate=inputs.discount_rate)
-            full_model = model if full is inputs else build_model(full, cohort_roots(full))
-            for name in _split(strategy):
-                named = load_named(name, full.catalogue)
-                policies.append(evaluate_strategy(full_model, named, goal))
+
+        def with_investigational() -> DecisionModel:
+            full = sources.inputs(info=inputs.info, include_investigational=True,
+                                  max_lines=max_lines, discount_rate=inputs.discount_rate)
+            return build_model(full, cohort_roots(full))
+
+        policies = [result.policy, *named_strategy_policies(model, _split(strategy), goal,
+                                                            with_investigational)]
         wanted = None if profile == "all" else _split(profile)
         typer.echo(format_solve(result, policies, goal, budget, wanted, tree, depth))
         if table is not None:
-            text = "".join(p.to_csv() if i == 0 else p.to_csv().split("\n", 1)[1]
-                           for i, p in enumerate(policies))
-            from sequencer.io import write_text_atomic
-
-            write_text_atomic(table, text)
+            write_text_atomic(table, policies_csv(policies))
             typer.echo(f"wrote {table}")
         if voi:
             def make(strategy_info):

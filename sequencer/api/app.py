@@ -17,12 +17,12 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from sequencer import __version__
 from sequencer.api.deps import require_api_key
-from sequencer.api.recommend import Recommender
 from sequencer.api.request_log import LOGGER, RequestContext, configure_logging, flush_logs
 from sequencer.api.routes import catalogue, health, jobs, model, page, recommendations, vocabulary
 from sequencer.api.schemas import UNAUTHORIZED, validation_error_handler
 from sequencer.api.settings import Settings
 from sequencer.errors import SequencerError
+from sequencer.solve.recommend import Recommender
 from sequencer.vocabulary import vocabulary_for
 
 

@@ -15,12 +15,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from sequencer.evidence.catalogue import Regimen
+from sequencer.evidence.formatting import citation_text
 from sequencer.evidence.schema import TrialRecord
 from sequencer.model.load import ModelSources
+from sequencer.solve.recommendation import CAVEAT
 from sequencer.vocabulary import Her2Status
-
-CAVEAT = ("Decision support for clinicians, not a prescription. Estimates come from trial-level "
-          "evidence and stated assumptions; check each regimen's evidence level.")
 
 
 def cached_json(request: Request, sources: ModelSources, key: str, schema: Any,
@@ -36,12 +35,6 @@ def cached_json(request: Request, sources: ModelSources, key: str, schema: Any,
         adapter = TypeAdapter(schema)
         content = cache[key] = adapter.dump_json(adapter.validate_python(make()))
     return Response(content, media_type="application/json")
-
-
-def citation_text(c) -> str:
-    """'Authors. Title. Journal Year.' leaving out the parts a record does not have."""
-    parts = [c.authors, c.title, " ".join(str(x) for x in (c.journal, c.year) if x)]
-    return " ".join(f"{p.rstrip('.')}." for p in parts if p)
 
 
 class TermOut(BaseModel):

@@ -39,3 +39,9 @@ def format_validation_error(path: Path, exc: ValidationError, raw: Any) -> str:
         shown = "" if isinstance(value, (dict, list)) or value is None else f" (got {value!r})"
         lines.append(f"{where}: {message}{shown}")
     return "\n".join(lines)
+
+
+def citation_text(c) -> str:
+    """'Authors. Title. Journal Year.' leaving out the parts a record does not have."""
+    parts = [c.authors, c.title, " ".join(str(x) for x in (c.journal, c.year) if x)]
+    return " ".join(f"{p.rstrip('.')}." for p in parts if p)

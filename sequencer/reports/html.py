@@ -26,8 +26,9 @@ from sequencer.simulate.summary_schema import (
     StudySummary,
     read_study_summary,
 )
+from sequencer.vocabulary import MAX_LINE
 
-MAX_LINES = 4
+MAX_LINES = MAX_LINE
 CAVEAT = ("Decision support, not a prescription: these are model-based expectations under the "
           "evidence base and its uncertainty; treatment decisions rest with the clinical team "
           "and the patient.")

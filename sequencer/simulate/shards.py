@@ -30,11 +30,12 @@ from sequencer.simulate.study import (
     study_roots,
 )
 from sequencer.simulate.tables import PolicyTables, policy_tables
+from sequencer.vocabulary import MAX_LINE
 
 GRID_STEP = 0.25  # months per histogram bin
 GRID_MAX = 240.0  # months; later times fall in the last (open) bin
 N_BINS = int(GRID_MAX / GRID_STEP) + 1
-MAX_LINES = 4
+MAX_LINES = MAX_LINE  # lines counted per patient (the vocabulary's lines)
 
 
 def shard_path(run_dir: Path, draw: int, chunk: int) -> Path:

@@ -22,6 +22,8 @@ from sequencer.simulate.engine import OUTCOMES
 from sequencer.simulate.shards import GRID_STEP, MAX_LINES, N_BINS
 from sequencer.simulate.study import OPTIMAL, OPTIMAL_MEAN, StudySpec
 from sequencer.simulate.summary_schema import SUMMARY_SCHEMA_VERSION, StudySummary
+from sequencer.solve.objective import Objective
+from sequencer.vocabulary import REWARD_PARTS
 
 WTP_GRID = np.arange(0.0, 100_001.0, 2_500.0)
 RMST_HORIZON = 60.0  # months
@@ -34,6 +36,8 @@ PARAMETER_GROUPS = {  # EVPPI groups: prefixes of priors/parameters.yaml keys an
     "attrition and line ends": ("attrition.", "line_end.", "supportive_care."),
     "toxicity": ("contraindication_rate.",),
 }
+#: the simulated outcome (``engine.OUTCOMES``) of each discounted reward part
+DISCOUNTED = {"ly": "ly_disc", "qaly": "qaly_disc", "cost": "cost_disc", "toxicity": "ae_disc"}
 MAX_GROUP_DIMENSIONS = 4  # principal components kept per group for the EVPPI regression
 
 
@@ -184,8 +188,10 @@ def summarise(draws: DrawTable, spec: StudySpec, provenance: dict, regimens: lis
     if parameters is not None and spec.draws >= 50:
         out["evppi"] = _evppi_groups(cost, effect, parameters, parameter_names, spec.wtp)
     if OPTIMAL in names and OPTIMAL_MEAN in names:
-        value = {"ly": draws.means[:, :, col["ly_disc"]].T, "qaly": effect,
-                 "nmb": spec.wtp * effect - cost}[spec.objective]
+        # the objective over the discounted reward parts (vocabulary.REWARD_PARTS)
+        weights = Objective(spec.objective, spec.wtp).weights()
+        value = sum(w * draws.means[:, :, col[DISCOUNTED[part]]].T
+                    for w, part in zip(weights, REWARD_PARTS, strict=True))
         gain = value[:, names.index(OPTIMAL)] - value[:, names.index(OPTIMAL_MEAN)]
         out["price_of_parameter_uncertainty"] = {"objective": spec.objective, **_ci(gain)}
     return StudySummary.model_validate(out)

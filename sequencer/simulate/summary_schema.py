@@ -20,6 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, mo
 
 from sequencer.errors import StageError
 from sequencer.simulate.study import StudySpec
+from sequencer.vocabulary import ObjectiveId
 
 SUMMARY_SCHEMA_VERSION = 1
 
@@ -153,7 +154,7 @@ class ParameterGroupValue(_Part):
 class PriceOfUncertainty(_Part):
     """Mean per-draw gain of re-optimising over the policy optimal at the means."""
 
-    objective: Literal["ly", "qaly", "nmb"]
+    objective: ObjectiveId
     mean: float
     lower: float
     upper: float

@@ -31,7 +31,9 @@ class ExplainRow:
     best: bool = False
 
 
-def _sources(inputs: ModelInputs, regimen: str, line: int) -> str:
+def evidence_sources(inputs: ModelInputs, regimen: str, line: int) -> str:
+    """Where a regimen's estimates at ``line`` come from: its trials (and any borrowing rule),
+    or the parameter file."""
     entry = inputs.catalogue.regimens[regimen]
     if entry.efficacy == "supportive":
         return "parameters: supportive_care.median_os_months (REGARD placebo arm)"
@@ -70,7 +72,7 @@ def explain_state(inputs: ModelInputs, state: State, objective: Objective,
         if regimen not in by_regimen:
             reason = inputs.ineligibility(regimen, state) or "not eligible"
             rows.append(ExplainRow(regimen, False, reason, None, None, None, None, level,
-                                   _sources(inputs, regimen, state.line)))
+                                   evidence_sources(inputs, regimen, state.line)))
             continue
         p = by_regimen[regimen]
         lo, hi = model.succ_ptr[p], model.succ_ptr[p + 1]
@@ -80,7 +82,8 @@ def explain_state(inputs: ModelInputs, state: State, objective: Objective,
         rows.append(ExplainRow(
             regimen, True, "", float(solved.q[p]),
             dict(zip(REWARD_PARTS, parts.tolist())),
-            outcome.months, dict(outcome.p_events), level, _sources(inputs, regimen, state.line),
+            outcome.months, dict(outcome.p_events), level,
+            evidence_sources(inputs, regimen, state.line),
             best=bool(p == best_pair),
         ))
     rows.sort(key=lambda r: (not r.eligible, -(r.value if r.value is not None else -np.inf)))

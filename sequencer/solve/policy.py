@@ -76,15 +76,10 @@ class Policy:
         return out
 
     def to_csv(self, path: str | Path | None = None) -> str:
-        rows = self.rows()
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["strategy"])
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+        text = policies_csv([self])
         if path is not None:
-            write_text_atomic(path, buffer.getvalue())
-        return buffer.getvalue()
+            write_text_atomic(path, text)
+        return text
 
     def tree(self, root: State | int, depth: int = 3, min_probability: float = 0.02) -> str:
         """Text tree: the regimen in ``root``, then for each likely next state its regimen."""
@@ -116,3 +111,16 @@ class Policy:
 
         visit(root if isinstance(root, int) else m.index(root), 1.0, 1, "")
         return "\n".join(lines)
+
+
+def policies_csv(policies: list[Policy]) -> str:
+    """The policy tables of several policies as one CSV (one header; a ``strategy`` column
+    tells them apart)."""
+    rows = [row for policy in policies for row in policy.rows()]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["strategy"])
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    return buffer.getvalue()
+

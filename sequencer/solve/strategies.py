@@ -9,6 +9,7 @@ in ``policies/budgets.yaml``. Validation names the file and the bad step.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -153,3 +154,27 @@ def evaluate_strategy(model: DecisionModel, strategy: Strategy, objective: Objec
     choice = strategy_choice(model, strategy)
     result = sweep(model, model.objective_reward(objective.weights()), fixed=choice)
     return Policy.from_sweep(model, objective, result, strategy.name)
+
+
+def resolve_budget(toxicity: float | None, cost: float | None,
+                   preset: str | None = None, folder: str | Path = DEFAULT_POLICIES) -> Budget:
+    """The budgets of a query: each limit given explicitly (0 included) stands; a limit left
+    out is taken from ``preset`` (a preset of ``policies/budgets.yaml``), if any."""
+    if preset is None:
+        return Budget(toxicity, cost)
+    found = load_budget_preset(preset, folder)
+    return Budget(found.toxicity if toxicity is None else toxicity,
+                  found.cost if cost is None else cost)
+
+
+def named_strategy_policies(model: DecisionModel, names: list[str], objective: Objective,
+                            full: Callable[[], DecisionModel]) -> list[Policy]:
+    """The value of each named strategy (``policies/``), each evaluated on ``model`` when it
+    offers investigational regimens, else on ``full()`` (the same model with them): a strategy
+    may name a regimen that is opt-in for an optimal policy."""
+    if not names:
+        return []
+    target = model if model.inputs.include_investigational else full()
+    return [evaluate_strategy(target, load_named(name, target.inputs.catalogue), objective)
+            for name in names]
+

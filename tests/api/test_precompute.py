@@ -9,10 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sequencer.api.app import create_app
-from sequencer.api.recommend import DEFAULT_OPTIONS, STANDARD_OBJECTIVES, Query, Recommender
 from sequencer.model.build import build_model, cohort_roots
 from sequencer.model.states import State
 from sequencer.solve.objective import Budget, Objective
+from sequencer.solve.recommend import DEFAULT_OPTIONS, STANDARD_OBJECTIVES, Query, Recommender
 from tests.api.conftest import KEY
 
 DRAWS = 3
@@ -52,18 +52,18 @@ def test_cohort_answers_equal_answers_solved_from_the_state(precomputed, sources
         assert precomputed.answered(query) is (objective in STANDARD_OBJECTIVES)
         assert fresh.model_set(query).n_states < cohort.n_states  # solved from the state
         a, b = precomputed.recommend(query), fresh.recommend(query)
-        assert a["model_states"] == cohort.n_states > b["model_states"]
-        assert a["recommended"] == b["recommended"], state.label()
-        assert [x["regimen"] for x in a["alternatives"]] == \
-            [x["regimen"] for x in b["alternatives"]]
-        for x, y in zip(a["alternatives"], b["alternatives"]):
+        assert a.model_states == cohort.n_states > b.model_states
+        assert a.recommended == b.recommended, state.label()
+        assert [x.regimen for x in a.alternatives] == \
+            [x.regimen for x in b.alternatives]
+        for x, y in zip(a.alternatives, b.alternatives):
             for name in ("life_years", "qalys", "median_months_on_line",
                          "probability_grade3_ae"):
                 for part in ("estimate", "lower", "upper"):
-                    assert x[name][part] == pytest.approx(y[name][part], rel=1e-9, abs=1e-12)
-                assert x[name]["draws"] == y[name]["draws"] == DRAWS
-            assert x["objective_value"] == pytest.approx(y["objective_value"], rel=1e-9)
-        assert a["plan"] == b["plan"]
+                    assert getattr(getattr(x, name), part) == pytest.approx(getattr(getattr(y, name), part), rel=1e-9, abs=1e-12)
+                assert getattr(x, name).draws == getattr(y, name).draws == DRAWS
+            assert x.objective_value == pytest.approx(y.objective_value, rel=1e-9)
+        assert a.plan == b.plan
 
 
 def test_budget_answers_from_the_cut_cohort_equal_answers_from_the_built_state(precomputed,
@@ -79,14 +79,14 @@ def test_budget_answers_from_the_cut_cohort_equal_answers_from_the_built_state(p
         budget = Budget(toxicity=1.2) if k % 2 else Budget(toxicity=0.9, cost=70_000)
         query = Query(state, Objective("qaly"), budget, *DEFAULT_OPTIONS)
         a, b = precomputed.recommend(query), fresh.recommend(query)
-        statuses.add(a["budget_status"])
-        assert a["model_states"] == b["model_states"] < cohort.n_states
-        assert a["budget_status"] == b["budget_status"] is not None
-        assert a["recommended"] == b["recommended"] and a["plan"] == b["plan"]
-        for x, y in zip(a["alternatives"], b["alternatives"], strict=True):
-            assert x["regimen"] == y["regimen"]
-            assert x["qalys"]["estimate"] == pytest.approx(y["qalys"]["estimate"], rel=1e-12)
-            assert x["qalys"]["lower"] == pytest.approx(y["qalys"]["lower"], rel=1e-12)
+        statuses.add(a.budget_status)
+        assert a.model_states == b.model_states < cohort.n_states
+        assert a.budget_status == b.budget_status is not None
+        assert a.recommended == b.recommended and a.plan == b.plan
+        for x, y in zip(a.alternatives, b.alternatives, strict=True):
+            assert x.regimen == y.regimen
+            assert x.qalys.estimate == pytest.approx(y.qalys.estimate, rel=1e-12)
+            assert x.qalys.lower == pytest.approx(y.qalys.lower, rel=1e-12)
     assert {"optimal", "optimal (budgets not binding)"} <= statuses, statuses
 
 
@@ -114,7 +114,7 @@ def test_large_models_use_fewer_interval_draws_and_say_so(settings, sources, mon
     """Investigational regimens with ctDNA or re-biopsy build about 70,000 states from a
     first-line state; the draw budget keeps such answers to seconds. Shrunk here so that an
     ordinary state is 'large': used draws = max(MIN_DRAWS, budget // states - 1)."""
-    from sequencer.api import modelsets
+    from sequencer.solve import family as modelsets
 
     rec = Recommender(sources, draws=6)
     query = Query(build_model(sources.inputs(discount_rate=0.0, max_lines=4),
@@ -125,8 +125,8 @@ def test_large_models_use_fewer_interval_draws_and_say_so(settings, sources, mon
     monkeypatch.setattr(modelsets, "MIN_DRAWS", 2)
     fresh = Recommender(sources, draws=6)
     answer = fresh.recommend(query)
-    assert answer["interval_draws"] == 4  # 5 * states // states - 1
-    assert {a["qalys"]["draws"] for a in answer["alternatives"]} == {4}
+    assert answer.interval_draws == 4  # 5 * states // states - 1
+    assert {a.qalys.draws for a in answer.alternatives} == {4}
     app = create_app(settings, sources=sources)
     app.state.recommender = fresh
     with TestClient(app) as client:

@@ -10,11 +10,11 @@ import logging
 import numpy as np
 import pytest
 
-from sequencer.api.recommend import linear_quantiles
 from sequencer.model.line import median_months
 from sequencer.model.states import State
 from sequencer.solve.explain import explain_state
 from sequencer.solve.objective import Objective
+from sequencer.solve.recommend import linear_quantiles
 from sequencer.vocabulary import her2_status
 
 CPS10 = {"her2_ihc": "3+", "pdl1_cps": 15, "current_line": 1, "ecog": 1}

@@ -27,8 +27,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from sequencer.api.app import create_app
-from sequencer.api.recommend import Recommender
 from sequencer.api.settings import Settings
+from sequencer.solve.recommend import Recommender
 from tests.api.conftest import KEY
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
@@ -100,12 +100,15 @@ def _patients(sources) -> st.SearchStrategy[dict]:
     schemathesis' own bodies mostly stop at the catalogue check (422)."""
     regimens = {r: min(e.lines) for r, e in sources.evidence.catalogue.regimens.items()
                 if e.lines}
+    terms = sources.evidence.catalogue.vocabulary.as_json()  # the values requests may use
+    mechanisms = [t["id"] for t in terms["mechanisms"]]
+    contraindications = [t["id"] for t in terms["contraindications"]]
 
     @st.composite
     def patient(draw) -> dict:
         line = draw(st.integers(1, 4))
         history = sorted(r for r, first in regimens.items() if first < line)
-        ihc = draw(st.sampled_from(["0", "1+", "2+", "3+"]))
+        ihc = draw(st.sampled_from([t["id"] for t in terms["her2_ihc"]]))
         investigational = draw(st.booleans())
         ctdna, rebiopsy = draw(st.booleans()), draw(st.booleans())
         if investigational:  # see the module docstring
@@ -118,16 +121,15 @@ def _patients(sources) -> st.SearchStrategy[dict]:
                                        st.floats(0, 100))),
             "msi_high": draw(st.booleans()),
             "known_alterations": draw(st.lists(st.fixed_dictionaries({
-                "name": st.sampled_from(["met_amp", "fgfr2_amp", "pi3k", "erbb2_mut"]),
-                "source": st.sampled_from(["tissue_ngs", "ctdna", "tissue_rebiopsy"])}),
+                "name": st.sampled_from(mechanisms),
+                "source": st.sampled_from([t["id"] for t in terms["alteration_sources"]])}),
                 max_size=2)),
             "current_line": line,
             "prior_regimens": draw(st.lists(st.sampled_from(history), unique=True,
                                             max_size=line - 1)) if history else [],
-            "contraindications": draw(st.lists(st.sampled_from(["ild", "neuropathy", "cardiac"]),
-                                               unique=True)),
+            "contraindications": draw(st.lists(st.sampled_from(contraindications), unique=True)),
             "ecog": draw(st.integers(0, 4)),
-            "objective": {"kind": draw(st.sampled_from(["ly", "qaly", "nmb"])),
+            "objective": {"kind": draw(st.sampled_from([o["id"] for o in terms["objectives"]])),
                           "willingness_to_pay": draw(st.floats(0, 1e7))},
             "budget": draw(st.sampled_from([{}, {"toxicity": 0.5}, {"toxicity": 2.0},
                                             {"cost": 20_000.0}, {"cost": 1e8}])),
@@ -268,9 +270,9 @@ def test_two_budgets_are_solved_or_refused_with_a_422(client):
 
 def test_the_model_inputs_cache_is_bounded(sources, monkeypatch):
     """``discount_rate`` is any float in [0, 0.2]: one cache entry per value grew without end."""
-    from sequencer.api import recommend
     from sequencer.api.request_schemas import RecommendationRequest
     from sequencer.api.routes.recommendations import to_query
+    from sequencer.solve import recommend
 
     monkeypatch.setattr(recommend, "OPTION_SETS", 2)
     rec = Recommender(sources, draws=2)

@@ -10,7 +10,7 @@ import threading
 from fastapi.testclient import TestClient
 
 from sequencer.api.app import create_app
-from sequencer.api.recommend import Recommender
+from sequencer.solve.recommend import Recommender
 from tests.api.conftest import KEY
 
 BODY = {"her2_ihc": "3+", "pdl1_cps": 15, "current_line": 1, "ecog": 1}

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from functools import partial
 
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 
 from sequencer.api.deps import SourcesDep
-from sequencer.api.recommend import Query, Recommender, answer_key
 from sequencer.api.request_schemas import RecommendationRequest, recommendation_request
 from sequencer.api.schemas import (
     BAD_BODY,
-    CAVEAT,
     TOO_LARGE,
     UNAUTHORIZED,
     RecommendationOut,
@@ -31,14 +30,9 @@ from sequencer.model.states import InformationStrategy, StateError, patient_stat
 from sequencer.solve.constrained import BudgetInfeasibleError
 from sequencer.solve.lp import SolverError
 from sequencer.solve.objective import Budget, Objective
-from sequencer.vocabulary import (
-    ECOG_UNFIT,
-    SUPPORTIVE_CARE,
-    Vocabulary,
-    cps_band,
-    fit_for_treatment,
-    her2_status,
-)
+from sequencer.solve.recommend import Query, Recommender, answer_key
+from sequencer.solve.recommendation import ecog_group, for_patient
+from sequencer.vocabulary import Vocabulary, cps_band, her2_status
 
 # request fields by patient-state field, for 422 locations
 _REQUEST_FIELD = {"line": "current_line", "her2": "her2_ihc", "cps": "pdl1_cps",
@@ -99,8 +93,7 @@ async def _answer(body: RecommendationRequest, request: Request,
                   sources: ModelSources) -> Response:
     query = to_query(body, sources.evidence.catalogue)
     recommender = _recommender(request, sources)
-    key = (answer_key(query), ECOG_UNFIT if not fit_for_treatment(body.ecog)
-           else max(body.ecog, 1))
+    key = (answer_key(query), ecog_group(body.ecog))  # the ECOG groups answered alike
     content = recommender.responses.get(key)
     if content is None:
         if recommender.answered(query):  # serialising takes about 1 ms: no thread hand-off
@@ -136,38 +129,18 @@ def _respond(body: RecommendationRequest, query: Query, recommender: Recommender
     except (BudgetInfeasibleError, SolverError) as exc:  # no policy meets the budget(s)
         raise RequestValidationError([{"loc": ("body", "budget"), "msg": str(exc),
                                         "type": "value_error"}]) from None
-    caveats = [CAVEAT]
-    recommended = answer["recommended"]
-    if not fit_for_treatment(body.ecog):
-        caveats.append("ECOG performance status 3-4: the trials behind these estimates enrolled "
-                       "ECOG 0-1 (occasionally 2); best supportive care is usually preferred.")
-        recommended = SUPPORTIVE_CARE
-    elif body.ecog == 2:
-        caveats.append("ECOG 2: most trials enrolled ECOG 0-1; expect less benefit and more "
-                       "toxicity than estimated.")
-    if not body.options.include_investigational:
-        caveats.append("Only guideline-backed regimens or regimens whose phase III trial met its "
-                       "primary endpoint are considered; investigational options are opt-in.")
-    if answer["interval_draws"] < len(recommender.draw_index):
-        caveats.append(f"Credible intervals use {answer['interval_draws']} of "
-                       f"{len(recommender.draw_index)} posterior draws: with these options the "
-                       f"model from this state has {answer['model_states']:,} states.")
-    if answer["budget_status"]:
-        caveats.append(f"Budget: {answer['budget_status']}; alternatives' values assume the "
-                       "unconstrained plan after this line.")
+    rec = for_patient(answer, ecog=body.ecog, include_investigational=query.include_investigational,
+                      discount_rate=query.discount_rate, total_draws=len(recommender.draw_index),
+                      provenance=sources.provenance())
     payload = {
-        "patient_state": query.state.label(),
-        "her2_status": query.state.her2,
-        "recommended": recommended,
-        "alternatives": answer["alternatives"],
-        "plan": answer["plan"],
-        "evidence": answer["trials"],
-        "model": {**{k: v for k, v in sources.provenance().items()
+        "patient_state": rec.patient_state, "her2_status": rec.her2_status,
+        "recommended": rec.recommended,
+        "alternatives": [asdict(a) for a in rec.alternatives],
+        "plan": rec.plan.as_dict(),
+        "evidence": [asdict(t) for t in rec.evidence],
+        "model": {**{k: v for k, v in rec.provenance.items()
                      if k not in ("posterior", "parameters")},
-                  "posterior_draws_for_intervals": answer["interval_draws"]},
-        "caveats": caveats,
-        "units": {"life_years": "years" + (" (discounted)" if body.options.discount_rate else ""),
-                  "qalys": "QALYs" + (" (discounted)" if body.options.discount_rate else ""),
-                  "median_months_on_line": "months", "probability_grade3_ae": "per line"},
+                  "posterior_draws_for_intervals": rec.interval_draws},
+        "caveats": list(rec.caveats), "units": rec.units,
     }
     return RecommendationOut.model_validate(payload).model_dump_json(exclude_unset=True).encode()

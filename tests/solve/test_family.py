@@ -8,12 +8,12 @@ import dataclasses
 import numpy as np
 import pytest
 
-from sequencer.api.modelsets import ModelSet, OptionSet, pair_parts
 from sequencer.model.build import build_model, cohort_roots
 from sequencer.model.cache import LRU
 from sequencer.model.reuse import build_like, pair_template_keys
 from sequencer.model.states import InformationStrategy, State
 from sequencer.solve.backward import sweep
+from sequencer.solve.family import ModelSet, OptionSet, pair_parts
 from sequencer.solve.objective import Objective
 
 ARRAYS = ("line", "state_ptr", "pair_state", "pair_regimen", "reward", "p_death",

@@ -1,7 +1,8 @@
 """One patient's recommendation: the optimal regimen now, every eligible alternative with 95%
 credible intervals over posterior draws, the adaptive plan and the evidence behind it.
 
-No HTTP here (``routes/recommendations.py`` validates and serialises). Point estimates come from
+No HTTP here (the service maps a request to a ``Query`` and serialises the ``Recommendation``
+of ``recommendation.for_patient``). Point estimates come from
 the model at the posterior and parameter means; intervals from ``draws`` joint draws of the
 posterior and of the parameter file (fixed, seeded, so an answer is reproducible). Results are
 cached per (state, options) in memory only, keyed by the model state, never by patient
@@ -16,16 +17,17 @@ from itertools import combinations, product
 
 import numpy as np
 
-from sequencer.api.modelsets import ModelSet, OptionSet, Solved, pair_parts
-from sequencer.api.schemas import citation_text
+from sequencer.evidence.formatting import citation_text
 from sequencer.model.build import cohort_roots
 from sequencer.model.cache import LRU
 from sequencer.model.line import line_components
 from sequencer.model.load import ModelSources
 from sequencer.model.states import InformationStrategy, State
-from sequencer.solve.explain import _sources, explain_state
+from sequencer.solve.explain import evidence_sources, explain_state
+from sequencer.solve.family import ModelSet, OptionSet, Solved, pair_parts
 from sequencer.solve.objective import Budget, Objective
 from sequencer.solve.policy import Policy
+from sequencer.solve.recommendation import Alternative, Answer, Estimate, PlanStep, TrialRef
 from sequencer.solve.solver import solve
 from sequencer.vocabulary import CPS_BANDS, HER2_STATUSES, MAX_LINE, Vocabulary, ids
 
@@ -69,7 +71,7 @@ class Recommender:
         self._option_sets = LRU(OPTION_SETS)  # bounded: discount_rate is any float
         self._per_state = LRU(PER_STATE_SETS)
         self._cohorts: dict[tuple, ModelSet] = {}
-        self._precomputed: dict[tuple, dict] = {}
+        self._precomputed: dict[tuple, Answer] = {}
         self._answers = LRU(cache_size)
         self.responses = LRU(2 * cache_size)  # serialised HTTP answers (routes/recommendations)
         self._lock = threading.RLock()  # creating option sets; precomputing
@@ -132,7 +134,9 @@ class Recommender:
         key = answer_key(query)
         return key in self._precomputed or self._answers.get(key) is not None
 
-    def recommend(self, query: Query) -> dict:
+    def recommend(self, query: Query) -> Answer:
+        """The model's answer for ``query`` (precomputed, answered before, or solved now);
+        ``BudgetInfeasibleError`` or ``SolverError`` if no policy meets its budgets."""
         key = answer_key(query)
         answer = self._precomputed.get(key) or self._answers.get(key)
         if answer is None:
@@ -143,7 +147,7 @@ class Recommender:
             self._answers.put(key, answer)
         return answer
 
-    def _compute(self, query: Query) -> dict:
+    def _compute(self, query: Query) -> Answer:
         state, objective = query.state, query.objective
         models = self.model_set(query)
         inputs = models.options.mean
@@ -179,28 +183,20 @@ class Recommender:
         for r in rows:
             line = line_components(inputs, state, r.regimen)
             d = draws[r.regimen]  # (4, draws) quantiles: ly, qaly, median, p_ae
-            alternatives.append({
-                "regimen": r.regimen,
-                "name": inputs.catalogue.regimens[r.regimen].name,
-                "recommended": r.regimen == recommended,
-                "evidence_level": r.evidence_level,
-                "objective_value": r.value,
-                "life_years": _estimate(r.parts["ly"], d[0]),
-                "qalys": _estimate(r.parts["qaly"], d[1]),
-                "median_months_on_line": _estimate(line.median_months, d[2]),
-                "probability_grade3_ae": _estimate(line.p_ae, d[3]),
-                "evidence": _sources(inputs, r.regimen, state.line),
-            })
-        alternatives.sort(key=lambda a: (not a["recommended"], -a["objective_value"]))
-        return {
-            "recommended": recommended,
-            "alternatives": alternatives,
-            "plan": _plan(policy, own_root, PLAN_DEPTH),
-            "budget_status": budget_status,
-            "trials": self._trials([a["regimen"] for a in alternatives]),
-            "interval_draws": len(models.draws),
-            "model_states": own.n_states,
-        }
+            alternatives.append(Alternative(
+                regimen=r.regimen, name=inputs.catalogue.regimens[r.regimen].name,
+                recommended=r.regimen == recommended, evidence_level=r.evidence_level,
+                objective_value=float(r.value), life_years=_estimate(r.parts["ly"], d[0]),
+                qalys=_estimate(r.parts["qaly"], d[1]),
+                median_months_on_line=_estimate(line.median_months, d[2]),
+                probability_grade3_ae=_estimate(line.p_ae, d[3]),
+                evidence=evidence_sources(inputs, r.regimen, state.line)))
+        alternatives.sort(key=lambda a: (not a.recommended, -a.objective_value))
+        return Answer(state=state, recommended=recommended, alternatives=tuple(alternatives),
+                      plan=_plan(policy, own_root, PLAN_DEPTH),
+                      trials=self._trials([a.regimen for a in alternatives]),
+                      interval_draws=len(models.draws), model_states=own.n_states,
+                      budget_status=budget_status)
 
     def _draw_metrics(self, models: ModelSet, solved: Solved, state: State,
                       regimens: list[str]) -> dict[str, tuple]:
@@ -244,19 +240,15 @@ class Recommender:
             models.memo.put(key, found)
         return found
 
-    def _trials(self, regimens: list[str]) -> list[dict]:
+    def _trials(self, regimens: list[str]) -> tuple[TrialRef, ...]:
         catalogue = self.sources.evidence.catalogue
         wanted = {t for r in regimens for t in catalogue.regimens[r].informed_by}
-        out = []
-        for t in self.sources.evidence.trials:
-            if t.trial in wanted:
-                c = t.citation
-                out.append({"trial": t.trial, "phase": t.phase, "line": t.line,
-                            "citation": citation_text(c),
-                            "doi": getattr(c, "doi", None),
-                            "regimens": sorted(r for r in regimens
-                                               if t.trial in catalogue.regimens[r].informed_by)})
-        return out
+        return tuple(
+            TrialRef(trial=t.trial, phase=t.phase, line=t.line,
+                     citation=citation_text(t.citation), doi=getattr(t.citation, "doi", None),
+                     regimens=tuple(sorted(r for r in regimens
+                                           if t.trial in catalogue.regimens[r].informed_by)))
+            for t in self.sources.evidence.trials if t.trial in wanted)
 
 
 def first_line_roots(vocabulary: Vocabulary) -> dict[State, float]:
@@ -271,9 +263,10 @@ def first_line_roots(vocabulary: Vocabulary) -> dict[State, float]:
 
 
 def answer_key(query: Query) -> tuple:
-    """The answer's cache key: the willingness to pay matters only to net monetary benefit."""
+    """The answer's cache key: the willingness to pay matters only to the objectives that use
+    it (net monetary benefit)."""
     objective = query.objective
-    if objective.kind != "nmb":
+    if not objective.uses_wtp:
         objective = Objective(objective.kind)
     return (query.state, query.options(), objective, query.budget)
 
@@ -292,28 +285,25 @@ def linear_quantiles(values: np.ndarray, qs: tuple[float, ...]) -> list[np.ndarr
     return out
 
 
-def _estimate(point: float, interval: tuple[float, float, int]) -> dict:
+def _estimate(point: float, interval: tuple[float, float, int]) -> Estimate:
     lower, upper, draws = interval
-    return {"estimate": float(point), "lower": float(lower), "upper": float(upper),
-            "draws": draws}
+    return Estimate(float(point), float(lower), float(upper), draws)
 
 
-def _plan(policy: Policy, s: int, depth: int) -> dict:
+def _plan(policy: Policy, s: int, depth: int, probability: float | None = None) -> PlanStep:
     """The recommendation now and, for each likely way this line ends, the next one."""
     m = policy.model
     p = policy.choice[s]
-    node = {"line": int(m.states[s].line), "state": m.states[s].label(),
-            "regimen": policy.regimen(s), "then": []}
+    here = {"line": int(m.states[s].line), "state": m.states[s].label(),
+            "regimen": policy.regimen(s), "probability": probability}
     if depth <= 1:
-        return node
+        return PlanStep(**here)
     lo, hi = m.succ_ptr[p], m.succ_ptr[p + 1]
-    order = np.argsort(-m.succ_prob[lo:hi])
-    for j in order:
+    then = []
+    for j in np.argsort(-m.succ_prob[lo:hi]):
         prob = float(m.succ_prob[lo + j])
         if prob < PLAN_MIN_PROBABILITY:
             break
-        child = _plan(policy, int(m.succ_state[lo + j]), depth - 1)
-        node["then"].append({"probability": prob, **child})
-    node["probability_death_on_line"] = float(m.p_death[p])
-    node["probability_supportive_care_after"] = float(m.p_supportive[p])
-    return node
+        then.append(_plan(policy, int(m.succ_state[lo + j]), depth - 1, prob))
+    return PlanStep(**here, then=tuple(then), probability_death_on_line=float(m.p_death[p]),
+                    probability_supportive_care_after=float(m.p_supportive[p]))

@@ -199,12 +199,17 @@ class RunnerLock:
         return self.held
 
     def release(self) -> None:
-        self.held = False
+        held, self.held = self.held, False
         if self._file is not None:
             fcntl.flock(self._file, fcntl.LOCK_UN)
             os.close(self._file)
             self._file = None
-        self._drop_connection()  # closing the session releases its advisory lock
+        if held and self._conn is not None:
+            # unlock explicitly: closing the session also frees it, but only once the server
+            # has noticed, so a second runner trying straight away could still be refused
+            with contextlib.suppress(Exception):
+                self._conn.execute("SELECT pg_advisory_unlock(%s)", (PG_LOCK_KEY,))
+        self._drop_connection()
 
     def _drop_connection(self) -> None:
         if self._conn is not None:

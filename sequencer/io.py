@@ -33,8 +33,9 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
             tmp_path.unlink()
 
 
-def write_atomic(target: str | os.PathLike[str], writer: Callable[[Path], None]) -> Path:
-    """Call ``writer(tmp_path)`` and move the result onto ``target`` atomically."""
+def write_atomic(target: str | os.PathLike[str], writer: Callable[[Path], object]) -> Path:
+    """Call ``writer(tmp_path)`` and move the result onto ``target`` atomically (what
+    ``writer`` returns is ignored)."""
     with atomic_path(target) as tmp:
         writer(tmp)
     return Path(target)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import product
+from typing import TypedDict, Unpack
 
 import numpy as np
 
@@ -36,6 +37,23 @@ class ModelError(SequencerError):
     """The catalogue, posterior and parameters cannot be joined into a decision model."""
 
 
+class ModelOptions(TypedDict, total=False):
+    """The analysis options of ``ModelInputs`` a caller chooses (``ModelSources.inputs``)."""
+
+    info: InformationStrategy
+    discount_rate: float
+    max_lines: int
+    include_investigational: bool
+
+
+class InputOptions(ModelOptions, total=False):
+    """Every optional field of ``ModelInputs.create``: the options plus the provenance and the
+    eligibility cache the draws of one ``ModelSources`` share."""
+
+    provenance: dict[str, str]
+    eligibility: EligibilityCache
+
+
 @dataclass(frozen=True)
 class ModelInputs:
     catalogue: Catalogue
@@ -56,7 +74,7 @@ class ModelInputs:
 
     @classmethod
     def create(cls, catalogue: Catalogue, parameters: ParameterSet, values: ParameterValues,
-               **options) -> ModelInputs:
+               **options: Unpack[InputOptions]) -> ModelInputs:
         """Build and validate (all regimen x line cells resolvable, options in range)."""
         inputs = cls(catalogue, parameters, values, **options)
         if not 0 <= inputs.discount_rate <= 0.2:
@@ -177,10 +195,11 @@ class ModelInputs:
                 + price.administrations_per_month * v.cost.administration_per_attendance)
         return cost + (v.cost.ctdna_per_month if self.info.ctdna else 0.0)
 
-    def contraindication_outcomes(self, regimen: str, state: State):
+    def contraindication_outcomes(self, regimen: str, state: State
+                                  ) -> list[tuple[frozenset[str], float]]:
         """[(new contraindications, probability)] after a line on ``regimen``."""
         entry = self.catalogue.regimens[regimen]
-        rates = []
+        rates: list[tuple[str, float]] = []
         for contra in entry.creates:
             if contra in state.contraindications:
                 continue
@@ -190,7 +209,7 @@ class ModelInputs:
                 raise KeyError(f"no contraindication_rate.{contra}.<drug class> for any of "
                                f"{entry.drug_classes}")
             rates.append((contra, max(found)))
-        out = []
+        out: list[tuple[frozenset[str], float]] = []
         for flags in product((False, True), repeat=len(rates)):
             prob = 1.0
             for (_, r), flag in zip(rates, flags):

@@ -18,7 +18,7 @@ simplification).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import product
@@ -32,6 +32,11 @@ from sequencer.model.states import State
 from sequencer.vocabulary import REWARD_PARTS, is_her2_directed
 
 REWARDS = REWARD_PARTS
+# a change to the state at the end of a line: (HER2 observed, alterations found,
+# new contraindications, progressed on anti-HER2 therapy); see ``next_state``
+Move = tuple[str, frozenset[str], frozenset[str], bool]
+# (weight, hazard factor, present hidden alterations) of one hidden configuration
+Config = tuple[float, float, frozenset[str]]
 
 
 @dataclass
@@ -68,7 +73,8 @@ def hidden_belief(inputs: ModelInputs, state: State) -> dict[str, float]:
     return belief
 
 
-def _configs(inputs: ModelInputs, state: State, regimen: str):
+def _configs(inputs: ModelInputs, state: State, regimen: str
+             ) -> tuple[list[Config], dict[str, float], tuple[str, ...]]:
     """(weight, hazard factor, present hidden set) over the hidden alterations that matter."""
     entry = inputs.catalogue.regimens[regimen]
     if not inputs.her2_directed(entry):
@@ -78,7 +84,7 @@ def _configs(inputs: ModelInputs, state: State, regimen: str):
     for m in state.known:
         factor_known *= inputs.mechanism_factor(m, True)
     names = list(belief)
-    configs = []
+    configs: list[Config] = []
     for flags in product((False, True), repeat=len(names)):
         weight, factor = 1.0, factor_known
         for name, flag in zip(names, flags):
@@ -94,8 +100,9 @@ def _configs(inputs: ModelInputs, state: State, regimen: str):
     return configs, belief, tuple(names)
 
 
-def _detections(inputs: ModelInputs, state: State, present: frozenset, belief: dict,
-                enumerated: tuple[str, ...]):
+def _detections(inputs: ModelInputs, state: State, present: frozenset[str],
+                belief: dict[str, float], enumerated: tuple[str, ...]
+                ) -> Iterator[tuple[str, frozenset[str], float]]:
     """Distribution of (her2 observed, newly known alterations) at the resistance event: an
     alteration is present if it was in this combination or is acquired now; testing finds a
     present one with the test sensitivity."""
@@ -136,7 +143,7 @@ class Template:
     reward: np.ndarray
     p_death: float
     p_supportive: float
-    moves: dict[tuple, list[float]]
+    moves: dict[Move, list[float]]
     p_events: Mapping[str, float]
     months: float
     components: tuple[Component, ...]  # the same line, one hidden configuration at a time
@@ -155,7 +162,7 @@ class Component:
 
     weight: float
     rate: float
-    outcomes: tuple[tuple[str, tuple | None, str, float], ...]
+    outcomes: tuple[tuple[str, Move | None, str, float], ...]
 
 
 @dataclass(frozen=True)
@@ -240,16 +247,17 @@ def line_template(inputs: ModelInputs, state: State, regimen: str) -> Template:
     reward[2] += p_ae * v.cost.grade3_ae_episode
     if state.line == 1 and info.baseline_ngs:
         reward[2] += v.cost.ngs_panel
-    moves: dict[tuple, list[float]] = {}
+    moves: dict[Move, list[float]] = {}
     p_death = p_supportive = months = 0.0
     events = {"death": 0.0, "progression": 0.0, "toxicity": 0.0}
     configs, belief, enumerated = _configs(inputs, state, regimen)
     leave = 1.0 if last_line else attrition
-    components = []
+    components: list[Component] = []
     for weight, factor, present in configs:
         lp = base_hazard * factor
         total = lp / (1 - q_tox)
-        outs = [("death", None, "death", f_death * lp / total)]
+        outs: list[tuple[str, Move | None, str, float]] = [
+            ("death", None, "death", f_death * lp / total)]
         time = 1.0 / (total + delta)
         months += weight / total
         reward[0] += weight * time / 12
@@ -270,13 +278,14 @@ def line_template(inputs: ModelInputs, state: State, regimen: str) -> Template:
             if last_line:
                 continue
             progressed = (event and name == "progression") or state.progressed_on_her2
+            outcomes: Iterable[tuple[str, frozenset[str], float]]
             if name == "progression" and event:
                 outcomes = _detections(inputs, state, present, belief, enumerated)
             else:
                 outcomes = [(state.her2, frozenset(), 1.0)]
             for her2, found, p_obs in outcomes:
                 for new_contra, p_contra in contra:
-                    key = (her2, found, new_contra, progressed)
+                    key: Move = (her2, found, new_contra, progressed)
                     if key not in moves:
                         moves[key] = [0.0, 0.0]
                     cell = moves[key]
@@ -310,7 +319,7 @@ def line_outcome(inputs: ModelInputs, state: State, regimen: str) -> LineOutcome
                        successors, found.p_events, found.months)
 
 
-def next_state(state: State, regimen: str, move: tuple) -> State:
+def next_state(state: State, regimen: str, move: Move) -> State:
     """The state after ``regimen`` in ``state`` ends with ``move`` = (HER2 observed, alterations
     found, new contraindications, progressed on anti-HER2 therapy)."""
     her2, found, new_contra, progressed = move

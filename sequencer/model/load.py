@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal, Unpack, get_args
 
 import numpy as np
 
@@ -15,7 +15,7 @@ from sequencer import __version__
 from sequencer.bayes.config import Likelihood, ModelConfig
 from sequencer.evidence.load import DEFAULT_PRIORS_DIR, EvidenceBase, load_evidence
 from sequencer.model.cache import EligibilityCache
-from sequencer.model.inputs import ModelInputs
+from sequencer.model.inputs import ModelInputs, ModelOptions
 from sequencer.model.parameter_set import PosteriorParameters
 from sequencer.model.parameters import ModelParameters, load_parameters
 
@@ -36,7 +36,7 @@ class ModelSources:
 
     def inputs(self, draw: int | Literal["mean"] = "mean",
                parameters: Literal["mean"] | np.random.Generator = "mean",
-               **options) -> ModelInputs:
+               **options: Unpack[ModelOptions]) -> ModelInputs:
         """``ModelInputs`` for one posterior draw (or the mean), with the parameter file's means
         or one draw of every parameter from the generator ``parameters`` (probabilistic
         sensitivity analysis)."""

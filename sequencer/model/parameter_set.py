@@ -93,7 +93,7 @@ class PosteriorParameters(_ParameterArrays):
                     eta[:, i, j, k] = linear_predictor(
                         post, evidence.catalogue, regimen, line, cps=cps, her2=her2
                     )
-        attrs = idata.posterior.attrs
+        attrs = idata["posterior"].attrs
         config = ModelConfig.model_validate_json(attrs["model_config_json"])
         informed, borrowed = informed_cells(evidence, regimens, config.median_event_fraction)
         values = {
@@ -146,7 +146,7 @@ class ParameterSet(_ParameterArrays):
     draw: int | str = "mean"
 
     def index(self, quantity: Quantity, regimen: str, line: int, her2: str = "positive",
-              cps: str = "all"):
+              cps: str = "all") -> tuple[int, int, int]:
         """Array index of a cell; raises when the cell is not informed by evidence or a rule."""
         if quantity not in _QUANTITIES:
             raise ValueError(f"quantity must be one of {_QUANTITIES}, got {quantity!r}")

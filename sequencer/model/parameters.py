@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 import yaml
@@ -43,6 +43,7 @@ class ParameterError(SequencerError):
 
 class _Dist(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    dist: str
     domain: Domain
     source: str = Field(min_length=5)
 
@@ -52,8 +53,11 @@ class _Dist(BaseModel):
     def mean(self) -> float:
         raise NotImplementedError
 
+    def sample(self, rng: np.random.Generator) -> float:
+        raise NotImplementedError
+
     @model_validator(mode="after")
-    def _inside_domain(self):
+    def _inside_domain(self) -> _Dist:
         low, high = self.support()
         allowed = {"probability": (0.0, 1.0), "positive": (0.0, np.inf), "utility": (-np.inf, 1.0)}
         lo, hi = allowed[self.domain]
@@ -70,13 +74,13 @@ class Beta(_Dist):
     alpha: float = Field(gt=0)
     beta: float = Field(gt=0)
 
-    def support(self):
+    def support(self) -> tuple[float, float]:
         return (0.0, 1.0)
 
-    def mean(self):
+    def mean(self) -> float:
         return self.alpha / (self.alpha + self.beta)
 
-    def sample(self, rng):
+    def sample(self, rng: np.random.Generator) -> float:
         return float(rng.beta(self.alpha, self.beta))
 
 
@@ -87,18 +91,18 @@ class Uniform(_Dist):
 
     @model_validator(mode="before")
     @classmethod
-    def _ordered(cls, data):
+    def _ordered(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("low", 0) >= data.get("high", 1):
             raise ValueError("uniform needs low < high")
         return data
 
-    def support(self):
+    def support(self) -> tuple[float, float]:
         return (self.low, self.high)
 
-    def mean(self):
+    def mean(self) -> float:
         return 0.5 * (self.low + self.high)
 
-    def sample(self, rng):
+    def sample(self, rng: np.random.Generator) -> float:
         return float(rng.uniform(self.low, self.high))
 
 
@@ -112,7 +116,7 @@ class LogNormal(_Dist):
 
     @model_validator(mode="before")
     @classmethod
-    def _ordered(cls, data):
+    def _ordered(cls, data: Any) -> Any:
         if isinstance(data, dict) and not (
             data.get("lower", 0) < data.get("median", 0) < data.get("upper", 0)
         ):
@@ -129,13 +133,13 @@ class LogNormal(_Dist):
     def sigma(self) -> float:
         return float(np.log(self.upper / self.lower) / (2 * _Z95))
 
-    def support(self):
+    def support(self) -> tuple[float, float]:
         return (0.0, np.inf)
 
-    def mean(self):
+    def mean(self) -> float:
         return float(self.median * np.exp(0.5 * self.sigma**2))
 
-    def sample(self, rng):
+    def sample(self, rng: np.random.Generator) -> float:
         return float(self.median * np.exp(self.sigma * rng.standard_normal()))
 
 
@@ -144,13 +148,13 @@ class Gamma(_Dist):
     mean_: float = Field(gt=0, alias="mean")
     sd: float = Field(gt=0)
 
-    def support(self):
+    def support(self) -> tuple[float, float]:
         return (0.0, np.inf)
 
-    def mean(self):
+    def mean(self) -> float:
         return self.mean_
 
-    def sample(self, rng):
+    def sample(self, rng: np.random.Generator) -> float:
         shape = (self.mean_ / self.sd) ** 2
         return float(rng.gamma(shape, self.mean_ / shape))
 
@@ -159,13 +163,13 @@ class Fixed(_Dist):
     dist: Literal["fixed"]
     value: float
 
-    def support(self):
+    def support(self) -> tuple[float, float]:
         return (self.value, self.value)
 
-    def mean(self):
+    def mean(self) -> float:
         return self.value
 
-    def sample(self, rng):
+    def sample(self, rng: np.random.Generator) -> float:
         return self.value
 
 
@@ -203,7 +207,7 @@ class ModelParameters:
         return [k for k in self.distributions if k.startswith(prefix + ".")]
 
 
-def _leaves(node, prefix: str, out: dict, path: Path) -> None:
+def _leaves(node: Any, prefix: str, out: dict[str, _Dist], path: Path) -> None:
     if isinstance(node, dict) and "dist" in node:
         try:
             out[prefix] = _ADAPTER.validate_python(node)
@@ -252,13 +256,14 @@ def load_parameters(path: str | Path = DEFAULT_PARAMETERS, vocabulary: Vocabular
     try:
         meta = ParameterMeta.model_validate(raw.pop("meta"))
     except ValidationError as exc:
-        problems = "; ".join(f"meta.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                             for e in exc.errors())
-        raise ParameterError(f"{path}: {problems}") from None
+        meta_problems = "; ".join(f"meta.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                                  for e in exc.errors())
+        raise ParameterError(f"{path}: {meta_problems}") from None
     distributions: dict[str, _Dist] = {}
     _leaves(raw, "", distributions, path)
     missing = [key for key in required_keys(vocabulary) if key not in distributions]
-    regimens = drug_classes = None
+    regimens: list[str] | None = None
+    drug_classes: set[str] | None = None
     if catalogue is not None:
         regimens = list(catalogue.regimens)
         drug_classes = {c for r in catalogue.regimens.values() for c in r.drug_classes}

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 
@@ -45,10 +46,9 @@ def build_like(like: DecisionModel, inputs: ModelInputs,
             outcome = line_outcome(inputs, state, regimen)  # supportive care: no moves
             reward[p], p_death[p], p_supportive[p] = outcome.reward, outcome.p_death, 0.0
             continue
-        found = inputs.line_cache.template(
-            key, lambda s=state, r=regimen: line_template(inputs, s, r))
+        found = inputs.line_cache.template(key, partial(line_template, inputs, state, regimen))
         same = like.inputs.line_cache.template(
-            key, lambda s=state, r=regimen: line_template(like.inputs, s, r))
+            key, partial(line_template, like.inputs, state, regimen))
         if list(found.moves) != list(same.moves):
             return None
         lo = like.succ_ptr[p]

@@ -80,7 +80,7 @@ class State:
             parts.append("no:" + ",".join(sorted(self.contraindications)))
         return " ".join(parts)
 
-    def derive(self, **changes) -> State:
+    def derive(self, **changes: object) -> State:
         """A copy with ``changes`` applied, without re-validation (for values the model itself
         derived from a valid state; user input goes through the constructor)."""
         new = object.__new__(State)
@@ -181,12 +181,12 @@ def patient_state(catalogue: Catalogue, *, line: int, her2: str, cps: str,
                                  ("cps", cps, ids(CPS_BANDS))):
         if value not in allowed:
             problems.append((name, f"{value!r} is not one of {list(allowed)}"))
-    for name, values, allowed in (("known", known, vocabulary.mechanism_ids),
+    for name, values, choices in (("known", known, vocabulary.mechanism_ids),
                                   ("contraindications", contraindications,
                                    vocabulary.contraindication_ids)):
-        bad = sorted(set(values) - set(allowed))
+        bad = sorted(set(values) - set(choices))
         if bad:
-            problems.append((name, f"{bad} not among {list(allowed)}"))
+            problems.append((name, f"{bad} not among {list(choices)}"))
     offered = sorted(r for r, e in catalogue.regimens.items() if e.lines)
     for regimen in received:
         entry = catalogue.regimens.get(regimen)

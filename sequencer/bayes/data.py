@@ -36,10 +36,11 @@ import numpy as np
 from scipy.stats import norm
 
 from sequencer.evidence.load import EvidenceBase
-from sequencer.evidence.schema import ENDPOINTS, Arm, TrialRecord
+from sequencer.evidence.schema import ENDPOINTS, Arm, Contrast, Endpoint, TrialRecord
 from sequencer.vocabulary import CPS_POPULATIONS, PD1_DRUG_CLASS, evidence_line, is_her2_directed
 
 OUTCOMES: tuple[str, ...] = ("pfs", "os", "orr", "ae")
+_ENDPOINT_OF_OUTCOME: dict[int, Endpoint] = {OUTCOMES.index(e): e for e in ENDPOINTS}
 LN2 = float(np.log(2.0))
 
 
@@ -125,9 +126,11 @@ def _ci_se(lower: float | None, upper: float | None, level: float = 0.95) -> flo
     return (np.log(upper) - np.log(lower)) / (2.0 * norm.ppf(0.5 + level / 2.0))
 
 
-def median_se(arm: Arm, endpoint: str, event_fraction: float) -> tuple[float | None, str]:
+def median_se(arm: Arm, endpoint: Endpoint, event_fraction: float) -> tuple[float | None, str]:
     """SE of ln(median) for one arm and the rule that produced it (None: cannot be weighed)."""
     summary = arm.survival(endpoint)
+    if summary is None:
+        return None, f"no {endpoint} reported"
     se = _ci_se(summary.lower, summary.upper)
     if se is not None and se > 0:
         return se, "ci"
@@ -138,7 +141,7 @@ def median_se(arm: Arm, endpoint: str, event_fraction: float) -> tuple[float | N
     return None, "no CI, events or n"
 
 
-def contrast_se(contrast) -> tuple[float | None, str]:
+def contrast_se(contrast: Contrast) -> tuple[float | None, str]:
     """SE of ln(HR) from the CI at its level, else from the two-sided p-value."""
     se = _ci_se(contrast.lower, contrast.upper, contrast.ci_level)
     if se is not None and se > 0:
@@ -148,7 +151,7 @@ def contrast_se(contrast) -> tuple[float | None, str]:
     return None, "no CI or p-value"
 
 
-def _arm_log_hazard_var(arm: Arm, endpoint: str, event_fraction: float) -> float | None:
+def _arm_log_hazard_var(arm: Arm, endpoint: Endpoint, event_fraction: float) -> float | None:
     summary = arm.survival(endpoint)
     if summary is None:
         return None
@@ -272,8 +275,9 @@ class _Builder:
             np.array(exp_idx, dtype=int), np.array(ref_idx, dtype=int), trial_name,
         )
 
-    def _hr_cov(self, i, j, exp_idx, ref_idx, outcome, cov) -> float:
-        endpoint = OUTCOMES[outcome[i]]
+    def _hr_cov(self, i: int, j: int, exp_idx: list[int], ref_idx: list[int],
+                outcome: list[int], cov: np.ndarray) -> float:
+        endpoint = _ENDPOINT_OF_OUTCOME[outcome[i]]  # a hazard ratio's outcome is pfs or os
         ei, ri = self.arm_rows[exp_idx[i]][1], self.arm_rows[ref_idx[i]][1]
         ej, rj = self.arm_rows[exp_idx[j]][1], self.arm_rows[ref_idx[j]][1]
         if (ei.regimen, ri.regimen) == (ej.regimen, rj.regimen) and _is_nested(ei, ej):
@@ -301,22 +305,28 @@ class _Builder:
                 arm = arm.model_copy(update={"orr": None})
             if any(o.grade3_ae is not None for o in wholes):
                 arm = arm.model_copy(update={"grade3_ae": None})
-            if arm.orr is not None and not (arm.orr.evaluable or arm.n):
+            total = None if arm.orr is None else arm.orr.evaluable or arm.n
+            if arm.orr is not None and not total:
                 self.unused.append(f"ORR {record.trial}:{arm.id}: no n or evaluable count")
-            elif arm.orr is not None:
-                total = arm.orr.evaluable or arm.n
+            elif arm.orr is not None and total:
                 count = arm.orr.responders
                 if count is None:
                     count = round(arm.orr.proportion * total)
                 label.append(f"{record.trial}:{arm.id}:orr")
-                k.append(count), n.append(total), outcome.append(2), arm_idx.append(row)
-                all_cause.append(0.0), trial_name.append(record.trial)
+                k.append(count)
+                n.append(total)
+                outcome.append(2)
+                arm_idx.append(row)
+                all_cause.append(0.0)
+                trial_name.append(record.trial)
             if arm.grade3_ae is not None and not arm.n:
                 self.unused.append(f"grade>=3 AE {record.trial}:{arm.id}: no n")
-            elif arm.grade3_ae is not None:
+            elif arm.grade3_ae is not None and arm.n:
                 label.append(f"{record.trial}:{arm.id}:ae")
-                k.append(round(arm.grade3_ae.proportion * arm.n)), n.append(arm.n)
-                outcome.append(3), arm_idx.append(row)
+                k.append(round(arm.grade3_ae.proportion * arm.n))
+                n.append(arm.n)
+                outcome.append(3)
+                arm_idx.append(row)
                 all_cause.append(1.0 if arm.grade3_ae.definition == "all-cause" else 0.0)
                 trial_name.append(record.trial)
         return BinomialObs(

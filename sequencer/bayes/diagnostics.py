@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import arviz as az
 import numpy as np
+import xarray as xr
 
 RHAT_MAX = 1.01
 ESS_MIN = 400
@@ -70,7 +71,7 @@ class Diagnostics:
         return "\n".join(lines)
 
 
-def _flatten(name: str, values) -> list[tuple[str, float]]:
+def _flatten(name: str, values: xr.DataArray) -> list[tuple[str, float]]:
     arr = values.values
     if arr.ndim == 0:
         return [(name, float(arr))]
@@ -84,8 +85,8 @@ def _flatten(name: str, values) -> list[tuple[str, float]]:
 
 def diagnose(idata: az.InferenceData) -> Diagnostics:
     """Compute diagnostics for every free parameter element of the posterior."""
-    post = idata.posterior
-    names = [v for v in post.data_vars if v not in DERIVED and not v.endswith("__")]
+    post = idata["posterior"]
+    names = [v for v in map(str, post.data_vars) if v not in DERIVED and not v.endswith("__")]
     rhat = az.rhat(post[names], method="rank")
     bulk = az.ess(post[names], method="bulk")
     tail = az.ess(post[names], method="tail")
@@ -96,7 +97,7 @@ def diagnose(idata: az.InferenceData) -> Diagnostics:
             strict=True,
         ):
             params.append(ParameterDiagnostic(label, r, b, t))
-    stats = idata.sample_stats
+    stats = idata["sample_stats"]
     divergences = int(stats["diverging"].sum()) if "diverging" in stats else 0
     bfmi = tuple(float(b) for b in az.bfmi(idata)) if "energy" in stats else ()
     return Diagnostics(

@@ -6,6 +6,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import arviz as az
 import xarray as xr
@@ -17,6 +18,9 @@ from sequencer.bayes.model import build_pymc_model
 from sequencer.errors import PosteriorMismatchError, StageError
 from sequencer.evidence.load import EvidenceBase
 from sequencer.io import write_atomic
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pymc as pm
 
 POSTERIOR_FILE = "posterior.nc"
 FIT_COMMAND = "sequencer fit --seed 2026"
@@ -33,7 +37,8 @@ class FitResult:
     wall_time: float
 
 
-def sample_model(model, sampler: SamplerConfig, seed: int, progress: bool = False) -> az.InferenceData:
+def sample_model(model: pm.Model, sampler: SamplerConfig, seed: int, progress: bool = False
+                 ) -> az.InferenceData:
     """Draw from ``model`` with nutpie (default) or PyMC's own NUTS; same draws/tune/chains."""
     if sampler.sampler == "nutpie":
         import nutpie
@@ -82,7 +87,7 @@ def fit(
     start = time.perf_counter()
     idata = sample_model(model, sampler_config, seed, progress)
     wall = time.perf_counter() - start
-    idata.posterior.attrs.update(
+    idata["posterior"].attrs.update(
         {
             "evidence_sha256": evidence.sha256,
             "model_config_sha256": model_config.sha256(),

@@ -116,7 +116,7 @@ def build_pymc_model(
     return model
 
 
-def _survival_likelihoods(data: ModelData, config: ModelConfig, eta) -> None:
+def _survival_likelihoods(data: ModelData, config: ModelConfig, eta: pt.TensorVariable) -> None:
     med, hrs = data.medians, data.hrs
     log_ln2 = float(np.log(np.log(2.0)))
     eta_med = eta[med.arm, med.outcome]
@@ -133,7 +133,7 @@ def _survival_likelihoods(data: ModelData, config: ModelConfig, eta) -> None:
         pm.MvNormal("log_hr", mu=mean_hr, cov=hrs.cov, observed=hrs.y, dims="hr_obs")
 
 
-def _binomial_likelihood(data: ModelData, config: ModelConfig, eta) -> None:
+def _binomial_likelihood(data: ModelData, config: ModelConfig, eta: pt.TensorVariable) -> None:
     obs = data.binomial
     if not len(obs.k):
         return

@@ -21,7 +21,7 @@ from sequencer.bayes.data import OUTCOMES, contrast_se, median_se
 from sequencer.bayes.predict import PosteriorArrays, linear_predictor, log_median
 from sequencer.errors import NotInformedError
 from sequencer.evidence.load import EvidenceBase
-from sequencer.evidence.schema import ENDPOINTS, TrialRecord
+from sequencer.evidence.schema import ENDPOINTS, Arm, TrialRecord
 from sequencer.io import write_atomic
 
 
@@ -40,7 +40,8 @@ class CheckRow:
     note: str
 
 
-def _arm_eta(post, evidence, record, arm, trial_mode, rng):
+def _arm_eta(post: PosteriorArrays, evidence: EvidenceBase, record: TrialRecord, arm: Arm,
+             trial_mode: str, rng: np.random.Generator) -> np.ndarray:
     trial = "new" if trial_mode == "new" else record.trial
     return linear_predictor(
         post, evidence.catalogue, arm.regimen, record.line, cps=arm.population.cps,
@@ -48,7 +49,8 @@ def _arm_eta(post, evidence, record, arm, trial_mode, rng):
     )
 
 
-def _row(kind, record, label, endpoint, reported, draws, note) -> CheckRow:
+def _row(kind: str, record: TrialRecord, label: str, endpoint: str, reported: float,
+         draws: np.ndarray, note: str) -> CheckRow:
     lo, mid, hi = np.quantile(draws, [0.025, 0.5, 0.975])
     return CheckRow(
         kind, record.trial, label, endpoint, float(reported), float(mid), float(lo), float(hi),
@@ -56,7 +58,8 @@ def _row(kind, record, label, endpoint, reported, draws, note) -> CheckRow:
     )
 
 
-def _not_assessable(kind, record, label, endpoint, reported, note) -> CheckRow:
+def _not_assessable(kind: str, record: TrialRecord, label: str, endpoint: str,
+                    reported: float, note: str) -> CheckRow:
     nan = float("nan")
     return CheckRow(kind, record.trial, label, endpoint, reported, nan, nan, nan, None, None, note)
 
@@ -71,7 +74,7 @@ def trial_rows(
 ) -> list[CheckRow]:
     """Check rows for one trial's medians and HRs (``trial_mode``: "fitted" or "new")."""
     rows: list[CheckRow] = []
-    etas = {}
+    etas: dict[str, np.ndarray | NotInformedError] = {}
     for arm in record.arms:
         try:
             etas[arm.id] = _arm_eta(post, evidence, record, arm, trial_mode, rng)
@@ -123,8 +126,8 @@ def posterior_predictive_check(
 
 def coverage(rows: list[CheckRow]) -> tuple[int, int]:
     """(inside, assessable)."""
-    assessed = [r for r in rows if r.inside is not None]
-    return sum(r.inside for r in assessed), len(assessed)
+    assessed = [r.inside for r in rows if r.inside is not None]
+    return sum(assessed), len(assessed)
 
 
 def format_table(rows: list[CheckRow]) -> str:

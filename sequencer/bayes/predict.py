@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import arviz as az
 import numpy as np
+import xarray as xr
 
 from sequencer.bayes.data import OUTCOMES, line_index
 from sequencer.errors import NotInformedError
@@ -18,7 +19,7 @@ from sequencer.evidence.catalogue import Catalogue
 from sequencer.vocabulary import CPS_POPULATIONS, PD1_DRUG_CLASS, is_her2_directed
 
 
-def _stack(post, name: str) -> np.ndarray:
+def _stack(post: xr.Dataset, name: str) -> np.ndarray:
     values = post[name].values
     return values.reshape(-1, *values.shape[2:])
 
@@ -48,7 +49,7 @@ class PosteriorArrays:
 
     @classmethod
     def from_idata(cls, idata: az.InferenceData) -> PosteriorArrays:
-        post = idata.posterior
+        post = idata["posterior"]
         n = post.sizes["chain"] * post.sizes["draw"]
         zeros = np.zeros((n, 1, len(OUTCOMES)))
         sd_trial = _stack(post, "sd_trial")

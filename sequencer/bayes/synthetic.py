@@ -32,7 +32,8 @@ def _catalogue(regimen_classes: dict[str, str]) -> Catalogue:
     )
 
 
-def _arm_summary(rng: np.random.Generator, rate: float, n: int, accrual: float, cut: float):
+def _arm_summary(rng: np.random.Generator, rate: float, n: int, accrual: float, cut: float
+                 ) -> tuple[int, float]:
     entry = rng.uniform(0.0, accrual, n)
     times = rng.exponential(1.0 / rate, n)
     follow = cut - entry

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import yaml
 from pydantic import (
@@ -61,8 +61,10 @@ class Requirements(BaseModel):
     """Biomarker state a patient must have for the regimen to be eligible."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    her2: list[Her2Status] = ids(HER2_STATUSES)
-    cps: list[CpsBand] = ids(CPS_BANDS)
+    # every status and band by default (the terms are made from these Literal types, but
+    # ``ids`` is typed list[str])
+    her2: list[Her2Status] = cast(list[Her2Status], ids(HER2_STATUSES))
+    cps: list[CpsBand] = cast(list[CpsBand], ids(CPS_BANDS))
     msi_high_overrides_cps: bool = Field(
         default=False, description="MSI-high tumours are eligible whatever their CPS"
     )

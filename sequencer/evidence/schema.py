@@ -135,7 +135,7 @@ class Arm(_Strict):
                 raise ValueError(f"{name}.events ({summary.events}) exceeds n ({self.n})")
         evaluable = None if self.orr is None else self.orr.evaluable
         if evaluable is not None and self.n is not None and evaluable > self.n:
-            raise ValueError(f"orr.evaluable ({self.orr.evaluable}) exceeds n ({self.n})")
+            raise ValueError(f"orr.evaluable ({evaluable}) exceeds n ({self.n})")
         return self
 
     def survival(self, endpoint: Endpoint) -> SurvivalSummary | None:

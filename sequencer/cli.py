@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -16,20 +16,22 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-evidence_app = typer.Typer(help="Inspect and validate the trial evidence base.", no_args_is_help=True)
+evidence_app = typer.Typer(help="Inspect and validate the trial evidence base.",
+                           no_args_is_help=True)
 app.add_typer(evidence_app, name="evidence")
 
 PriorsDir = Annotated[
-    Path, typer.Option("--priors-dir", help="folder holding regimens.yaml, evidence/ and posteriors")
+    Path | None,
+    typer.Option("--priors-dir", help="folder holding regimens.yaml, evidence/ and posteriors"),
 ]
 
 
-class LikelihoodChoice(str, Enum):
+class LikelihoodChoice(StrEnum):
     exponential = "exponential"
     weibull = "weibull"
 
 
-class SamplerChoice(str, Enum):
+class SamplerChoice(StrEnum):
     nutpie = "nutpie"
     pymc = "pymc"
 
@@ -40,7 +42,7 @@ def _default_priors() -> Path:
     return DEFAULT_PRIORS_DIR
 
 
-def _fail(exc: Exception) -> None:
+def _fail(exc: Exception | str) -> NoReturn:
     typer.echo(f"error: {exc}", err=True)
     raise typer.Exit(code=2)
 
@@ -54,7 +56,8 @@ def evidence_list(priors_dir: PriorsDir = None) -> None:
         ev = load_evidence(priors_dir or _default_priors())
     except SequencerError as exc:
         _fail(exc)
-    typer.echo(f"{'trial':<22} {'phase':<5} {'design':<10} {'line':<4} {'region':<8} arms  HRs  citation")
+    typer.echo(f"{'trial':<22} {'phase':<5} {'design':<10} {'line':<4} {'region':<8} "
+               "arms  HRs  citation")
     for t in ev.trials:
         cit = f"{t.citation.authors.split(',')[0]}, {t.citation.journal} {t.citation.year}"
         typer.echo(
@@ -90,17 +93,24 @@ def evidence_check(priors_dir: PriorsDir = None) -> None:
 @app.command()
 def fit(
     seed: Annotated[int, typer.Option(help="sampler seed")] = 2026,
-    likelihood: Annotated[LikelihoodChoice, typer.Option(help="survival likelihood")] = LikelihoodChoice.exponential,
+    likelihood: Annotated[
+        LikelihoodChoice, typer.Option(help="survival likelihood")
+    ] = LikelihoodChoice.exponential,
     hold_out: Annotated[
-        str | None, typer.Option("--hold-out", help="refit without this trial and report where its results fall")
+        str | None,
+        typer.Option("--hold-out",
+                     help="refit without this trial and report where its results fall"),
     ] = None,
     draws: Annotated[int, typer.Option(help="draws per chain after tuning")] = 1000,
     tune: Annotated[int, typer.Option(help="tuning draws per chain")] = 1000,
     chains: Annotated[int, typer.Option(help="chains (>= 4 for the diagnostics thresholds)")] = 4,
-    sampler: Annotated[SamplerChoice, typer.Option(help="NUTS implementation")] = SamplerChoice.nutpie,
+    sampler: Annotated[
+        SamplerChoice, typer.Option(help="NUTS implementation")
+    ] = SamplerChoice.nutpie,
     priors_dir: PriorsDir = None,
     checks_dir: Annotated[
-        Path | None, typer.Option(help="where the check tables and plots go (default PRIORS_DIR/checks)")
+        Path | None,
+        typer.Option(help="where the check tables and plots go (default PRIORS_DIR/checks)"),
     ] = None,
 ) -> None:
     """Fit the Bayesian model to the evidence, check it, and save the posterior."""
@@ -130,7 +140,8 @@ def fit(
         f"{sampler.value}, {likelihood.value} likelihood, seed {seed}: {result.wall_time:.1f} s"
     )
     if result.data.unused:
-        typer.echo("observations not used (cannot be weighed):\n  " + "\n  ".join(result.data.unused))
+        typer.echo("observations not used (cannot be weighed):\n  "
+                   + "\n  ".join(result.data.unused))
     diag = diagnose(result.idata)
     typer.echo(diag.report())
     if hold_out:
@@ -142,9 +153,11 @@ def fit(
         rows = ppc.posterior_predictive_check(result.idata, ev, config, seed)
         suffix = "" if likelihood.value == "exponential" else f"-{likelihood.value}"
         ppc.write_csv(rows, checks_dir / f"ppc{suffix}.csv")
-        ppc.forest_plot(rows, checks_dir / f"ppc{suffix}.png", f"Posterior predictive check ({likelihood.value})")
+        ppc.forest_plot(rows, checks_dir / f"ppc{suffix}.png",
+                        f"Posterior predictive check ({likelihood.value})")
         typer.echo(ppc.format_table(rows))
-        typer.echo(f"wrote {checks_dir / f'ppc{suffix}.csv'} and {checks_dir / f'ppc{suffix}.png'}")
+        typer.echo(f"wrote {checks_dir / f'ppc{suffix}.csv'} and "
+                   f"{checks_dir / f'ppc{suffix}.png'}")
     if not diag.ok:
         typer.echo("diagnostics FAILED: the posterior was not saved", err=True)
         raise typer.Exit(code=1)
@@ -155,7 +168,9 @@ def fit(
 
 @app.command()
 def estimates(
-    likelihood: Annotated[LikelihoodChoice, typer.Option(help="which fitted posterior")] = LikelihoodChoice.exponential,
+    likelihood: Annotated[
+        LikelihoodChoice, typer.Option(help="which fitted posterior")
+    ] = LikelihoodChoice.exponential,
     priors_dir: PriorsDir = None,
 ) -> None:
     """Print line-specific estimates (median PFS/OS, ORR, grade >= 3 AEs) from the posterior."""
@@ -169,7 +184,8 @@ def estimates(
     try:
         ev = load_evidence(priors_dir)
         idata = load_posterior(
-            posterior_path(priors_dir, likelihood.value), ev, ModelConfig(likelihood=likelihood.value)
+            posterior_path(priors_dir, likelihood.value), ev,
+            ModelConfig(likelihood=likelihood.value),
         )
     except SequencerError as exc:
         _fail(exc)
@@ -179,7 +195,9 @@ def estimates(
 
 @app.command("ppc")
 def ppc_command(
-    likelihood: Annotated[LikelihoodChoice, typer.Option(help="which fitted posterior")] = LikelihoodChoice.exponential,
+    likelihood: Annotated[
+        LikelihoodChoice, typer.Option(help="which fitted posterior")
+    ] = LikelihoodChoice.exponential,
     seed: Annotated[int, typer.Option(help="seed of the predictive draws")] = 2026,
     priors_dir: PriorsDir = None,
 ) -> None:
@@ -199,7 +217,8 @@ def ppc_command(
     typer.echo(ppc.format_table(ppc.posterior_predictive_check(idata, ev, config, seed)))
 
 
-from sequencer import cli_report, cli_serve, cli_simulate, cli_solve  # noqa: F401  (register their commands)
+# the other commands register themselves on ``app`` (they import it, so they come last)
+from sequencer import cli_report, cli_serve, cli_simulate, cli_solve  # noqa: E402, F401
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -97,7 +97,10 @@ def create_app(settings: Settings | None = None, sources=None) -> FastAPI:
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins,
                        allow_methods=["GET", "POST"], allow_headers=["X-API-Key", "Content-Type"])
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
-    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    # Starlette types a handler as taking any Exception; this one is registered for (and only
+    # called with) RequestValidationError
+    app.add_exception_handler(RequestValidationError,
+                              validation_error_handler)  # type: ignore[arg-type]
     app.include_router(health.router)
     app.include_router(page.router)  # the clinician page; its API calls carry the key
     app.include_router(vocabulary.router, prefix="/v1")  # the page's form, before a key

@@ -24,7 +24,7 @@ from sequencer.vocabulary import (
 
 def one_of(values: tuple[str, ...]) -> Any:
     """The ``Literal`` type of ``values`` (a request field that accepts exactly these)."""
-    return Literal[values]  # type: ignore[valid-type]
+    return Literal[values]
 
 
 class ObjectiveIn(BaseModel):
@@ -89,8 +89,9 @@ def recommendation_request(vocabulary: Vocabulary) -> type[RecommendationRequest
                               name=(one_of(mechanisms), ...))
     return create_model(
         "RecommendationRequest", __base__=RecommendationRequest,
-        known_alterations=(list[alteration],  # type: ignore[valid-type]
+        known_alterations=(list[alteration],
                            Field(default_factory=list, max_length=len(mechanisms))),
-        contraindications=(list[one_of(contraindications)],  # type: ignore[misc]
+        # a type built at run time from the vocabulary, which the checker cannot see as a type
+        contraindications=(list[one_of(contraindications)],  # type: ignore[misc, arg-type]
                            Field(default_factory=list, max_length=len(contraindications))),
     )

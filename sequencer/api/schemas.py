@@ -26,6 +26,7 @@ def cached_json(request: Request, sources: ModelSources, key: str, schema: Any,
                 make: Callable[[], Any]) -> Response:
     """A response that depends only on the loaded model (catalogue, evidence, versions): made,
     checked against ``schema`` and serialised once, then served as bytes."""
+    cache: dict[str, bytes]  # key -> serialised response
     owner, cache = getattr(request.app.state, "static_json", None) or (None, {})
     if owner is not sources:
         owner, cache = sources, {}
@@ -152,14 +153,18 @@ class ErrorOut(BaseModel):
     detail: str
 
 
-def _error(description: str) -> dict:
+# extra OpenAPI responses of a route, as FastAPI types its ``responses`` argument
+Responses = dict[int | str, dict[str, Any]]
+
+
+def _error(description: str) -> dict[str, Any]:
     return {"model": ErrorOut, "description": description}
 
 
-BAD_BODY = {400: _error("the body could not be decoded (not UTF-8 JSON)")}
-UNAUTHORIZED = {401: _error("missing or unknown X-API-Key header")}
-NOT_FOUND = {404: _error("no such item; the message lists the known ones")}
-TOO_LARGE = {413: _error("request body larger than the configured limit")}
+BAD_BODY: Responses = {400: _error("the body could not be decoded (not UTF-8 JSON)")}
+UNAUTHORIZED: Responses = {401: _error("missing or unknown X-API-Key header")}
+NOT_FOUND: Responses = {404: _error("no such item; the message lists the known ones")}
+TOO_LARGE: Responses = {413: _error("request body larger than the configured limit")}
 
 
 def _json_safe(value: Any) -> Any:

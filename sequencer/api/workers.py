@@ -24,6 +24,7 @@ import signal
 import socket
 import sys
 import threading
+from multiprocessing.process import BaseProcess
 
 import uvicorn
 
@@ -106,7 +107,7 @@ def serve(app: str, host: str, port: int, workers: int, **options) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
 
-    def start() -> multiprocessing.Process:
+    def start() -> BaseProcess:
         process = context.Process(target=_worker, args=(host, port, options, os.getpid()),
                                   daemon=False)
         process.start()

@@ -114,7 +114,8 @@ class JobRunner:
     def _take_lock(self) -> bool:
         if self._lock.held or not self._lock.acquire():
             return self._lock.held
-        LOGGER.info("job runner lock taken", extra={"fields": {"database": self.store.url.split(":")[0]}})
+        LOGGER.info("job runner lock taken",
+                    extra={"fields": {"database": self.store.url.split(":")[0]}})
         for job in self.store.unfinished():  # no other runner is alive: 'running' is stale
             if job.status != "running":
                 continue
@@ -203,10 +204,10 @@ class JobRunner:
         from sequencer.simulate.runner import run_trial
         from sequencer.simulate.trial import summarise_trial
 
-        spec = TrialRequest(**job.request).spec().validate()
-        os_time = run_trial(spec, self.workers, self.sources, progress=False, should_stop=stop,
+        trial = TrialRequest(**job.request).spec().validate()
+        os_time = run_trial(trial, self.workers, self.sources, progress=False, should_stop=stop,
                             address=self.ray_address, on_progress=hook)
-        result = summarise_trial(os_time, spec)
+        result = summarise_trial(os_time, trial)
         return clean_json({"provenance": self.sources.provenance(), **asdict(result)})
 
 

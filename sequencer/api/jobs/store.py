@@ -24,6 +24,10 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:  # pragma: no cover
+    import psycopg
 
 STATUSES = ("queued", "running", "succeeded", "failed", "interrupted")
 PG_LOCK_KEY = 0x5E9_0E4C_E12  # pg_try_advisory_lock key of the job runner (any constant will do)
@@ -40,6 +44,26 @@ CREATE TABLE IF NOT EXISTS jobs (
     updated DOUBLE PRECISION NOT NULL,
     attempts INTEGER NOT NULL
 )"""
+
+
+class _Cursor(Protocol):
+    """What the store reads from a cursor of either driver (sqlite3, psycopg)."""
+
+    @property
+    def description(self) -> object: ...
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchall(self) -> list[Any]: ...  # database rows: tuples of column values
+
+
+class _Connection(Protocol):
+    """The part of a DB-API connection the store uses, common to sqlite3 and psycopg."""
+
+    def execute(self, sql: str, params: tuple[object, ...], /) -> _Cursor: ...
+
+    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -62,6 +86,7 @@ class JobStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self._lock = threading.Lock()
+        self._conn: _Connection
         if url.startswith("sqlite:///"):
             self._conn = sqlite3.connect(url.removeprefix("sqlite:///"), check_same_thread=False,
                                          isolation_level=None)
@@ -93,7 +118,14 @@ class JobStore:
         job_id = uuid.uuid4().hex
         self._run("INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                   (job_id, kind, "queued", 0.0, json.dumps(request), None, None, now, now, 0))
-        return self.get(job_id)
+        return self._existing(job_id)
+
+    def _existing(self, job_id: str) -> Job:
+        """A job known to have a record (jobs are never deleted)."""
+        job = self.get(job_id)
+        if job is None:
+            raise LookupError(f"job {job_id}: no record in {self.url}")
+        return job
 
     def get(self, job_id: str) -> Job | None:
         rows = self._run("SELECT id, kind, status, progress, request, result, error, created, "
@@ -119,7 +151,7 @@ class JobStore:
     def unfinished(self) -> list[Job]:
         rows = self._run("SELECT id FROM jobs WHERE status IN ('queued', 'running') "
                          "ORDER BY created")
-        return [self.get(r[0]) for r in rows]
+        return [self._existing(r[0]) for r in rows]
 
     def next_queued(self) -> str | None:
         """The oldest queued job's id."""
@@ -155,7 +187,8 @@ class RunnerLock:
     def __init__(self, url: str) -> None:
         self.url = url
         self._file: int | None = None  # SQLite: the flock'ed file descriptor
-        self._conn = None  # PostgreSQL: the connection whose session holds the lock
+        # PostgreSQL: the connection whose session holds the lock
+        self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
         self.held = False
 
     def acquire(self) -> bool:
@@ -183,7 +216,7 @@ class RunnerLock:
         except psycopg.Error:
             self._drop_connection()
             return False
-        self.held = bool(row[0])
+        self.held = row is not None and bool(row[0])  # the function returns one row
         return self.held
 
     def check(self) -> bool:

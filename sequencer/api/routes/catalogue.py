@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from sequencer.api.deps import SourcesDep
@@ -38,6 +40,6 @@ async def trial(trial: str, request: Request, sources: SourcesDep) -> Response:
     for record in sources.evidence.trials:
         if record.trial.lower() == trial.lower():
             return cached_json(request, sources, f"trial/{record.trial}", TrialOut,
-                               lambda found=record: TrialOut.from_trial(found))
+                               partial(TrialOut.from_trial, record))
     known = ", ".join(t.trial for t in sources.evidence.trials)
     raise HTTPException(status.HTTP_404_NOT_FOUND, f"trial: {trial!r} is not one of: {known}")

@@ -44,8 +44,8 @@ class PriorConfig(BaseModel):
     }
     line_shift: Prior = Prior(
         mu=0.0, sigma=1.0,
-        reason="change from line 1 to line 2 and to line 3+ (all outcomes); centred on no change so "
-        "the data, not the prior, give the worse prognosis of later lines",
+        reason="change from line 1 to line 2 and to line 3+ (all outcomes); centred on no change "
+        "so the data, not the prior, give the worse prognosis of later lines",
     )
     class_effect: Prior = Prior(
         mu=0.0, sigma=1.0,
@@ -69,7 +69,8 @@ class PriorConfig(BaseModel):
     )
     ae_all_cause: Prior = Prior(
         mu=0.5, sigma=0.5,
-        reason="all-cause grade >= 3 AE rates exceed treatment-related ones; logit shift around 0.5",
+        reason="all-cause grade >= 3 AE rates exceed treatment-related ones; logit shift around "
+        "0.5",
     )
     weibull_shape: Prior = Prior(
         mu=float(np.log(1.2)), sigma=0.15,

@@ -211,7 +211,8 @@ class _Builder:
             trial=np.array([trial_index[id(record)] for record, _ in rows], dtype=int),
             regimen=np.array([self.regimens.index(arm.regimen) for _, arm in rows], dtype=int),
             line=np.array([line_index(record.line) for record, _ in rows], dtype=int),
-            cps_band=np.array([CPS_POPULATIONS.index(arm.population.cps) for _, arm in rows], dtype=int),
+            cps_band=np.array([CPS_POPULATIONS.index(arm.population.cps) for _, arm in rows],
+                              dtype=int),
             her2_low=np.array([1.0 if arm.population.her2 == "low" else 0.0 for _, arm in rows]),
         )
 
@@ -343,7 +344,8 @@ def build_model_data(evidence: EvidenceBase, median_event_fraction: float = 0.6)
     regimen_class = np.array(
         [builder.effect_classes.index(cat.regimens[r].effect_class) for r in builder.regimens]
     )
-    pd1 = np.array([float(PD1_DRUG_CLASS in cat.regimens[r].drug_classes) for r in builder.regimens])
+    pd1 = np.array([float(PD1_DRUG_CLASS in cat.regimens[r].drug_classes)
+                    for r in builder.regimens])
     her2 = np.array([float(is_her2_directed(cat.regimens[r])) for r in builder.regimens])
     medians, hrs, binomial = builder.medians(), builder.hazard_ratios(), builder.binomial()
     return ModelData(

@@ -94,7 +94,8 @@ def trial_rows(
                 continue
             log_m = log_median(post, eta[:, OUTCOMES.index(endpoint)], endpoint)
             draws = np.exp(log_m + se * rng.standard_normal(log_m.shape))
-            rows.append(_row("median", record, label, endpoint, summary.median, draws, f"SE from {rule}"))
+            rows.append(_row("median", record, label, endpoint, summary.median, draws,
+                             f"SE from {rule}"))
     for c in record.contrasts:
         label = f"{c.experimental} vs {c.reference}"
         se, rule = contrast_se(c)
@@ -141,7 +142,8 @@ def format_table(rows: list[CheckRow]) -> str:
         else:
             interval, flag = f"{r.lower:7.2f}-{r.upper:<7.2f}", "yes" if r.inside else "NO"
         lines.append(
-            f"{r.trial:<22} {name[:48]:<48} {r.endpoint:<4} {r.reported:>8.2f} {interval:>17}  {flag}"
+            f"{r.trial:<22} {name[:48]:<48} {r.endpoint:<4} {r.reported:>8.2f} "
+            f"{interval:>17}  {flag}"
         )
     inside, total = coverage(rows)
     lines.append(

@@ -1,4 +1,5 @@
-"""``python -m sequencer.evidence.check [PRIORS_DIR]``: validate the evidence base, exit 1 on error."""
+"""``python -m sequencer.evidence.check [PRIORS_DIR]``: validate the evidence base, exit 1 on
+error."""
 
 from __future__ import annotations
 

@@ -19,7 +19,8 @@ def _record_name(raw: Any, loc: tuple) -> tuple[str, tuple]:
         else:
             label = f"contrast #{loc[1] + 1}"
             if isinstance(item, dict):
-                label += f" ({item.get('endpoint')}: {item.get('experimental')} vs {item.get('reference')})"
+                label += (f" ({item.get('endpoint')}: {item.get('experimental')} vs "
+                          f"{item.get('reference')})")
         return label, loc[2:]
     if len(loc) >= 2 and loc[0] == "regimens":
         return f"regimen '{loc[1]}'", loc[2:]

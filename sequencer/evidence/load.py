@@ -61,7 +61,8 @@ def load_trial_file(path: Path, catalogue: Catalogue) -> TrialRecord:
     except yaml.YAMLError as exc:
         raise EvidenceError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
-        raise EvidenceError(f"{path}: expected a mapping with a 'trial' key, got {type(raw).__name__}")
+        raise EvidenceError(
+            f"{path}: expected a mapping with a 'trial' key, got {type(raw).__name__}")
     try:
         record = TrialRecord.model_validate(raw)
     except ValidationError as exc:
@@ -75,7 +76,8 @@ def load_trial_file(path: Path, catalogue: Catalogue) -> TrialRecord:
     return record
 
 
-def _check_catalogue_trials(trials: list[TrialRecord], catalogue: Catalogue, cat_path: Path) -> None:
+def _check_catalogue_trials(trials: list[TrialRecord], catalogue: Catalogue,
+                            cat_path: Path) -> None:
     used: dict[str, set[str]] = {}
     for record in trials:
         for arm in record.arms:

@@ -174,9 +174,10 @@ class ModelInputs:
         """HER2 ADCs: the posterior HER2-low over HER2-positive hazard ratio; other HER2-directed
         therapy: the assumed ``mechanism_modifier.her2_loss``."""
         entry = self.catalogue.regimens[regimen]
-        if "her2_adc" in entry.drug_classes and "trastuzumab_deruxtecan" in self.parameters.regimens:
-            low = self.parameters.value("pfs_hazard", "trastuzumab_deruxtecan", line, "low", "all")
-            pos = self.parameters.value("pfs_hazard", "trastuzumab_deruxtecan", line, "positive", "all")
+        t_dxd = "trastuzumab_deruxtecan"
+        if "her2_adc" in entry.drug_classes and t_dxd in self.parameters.regimens:
+            low = self.parameters.value("pfs_hazard", t_dxd, line, "low", "all")
+            pos = self.parameters.value("pfs_hazard", t_dxd, line, "positive", "all")
             return low / pos
         return self.values.mechanism_modifier["her2_loss"]
 

@@ -159,7 +159,8 @@ class ParameterSet(_ParameterArrays):
             raise ValueError(f"line must be one of {list(LINES)}, got {line}")
         line = evidence_line(line)  # third or later lines share the third line's estimates
         if (her2, cps) not in POPULATIONS:
-            raise ValueError(f"population (her2, cps) must be one of {POPULATIONS}, got {(her2, cps)}")
+            raise ValueError(
+                f"population (her2, cps) must be one of {POPULATIONS}, got {(her2, cps)}")
         i, j = self.regimens.index(regimen), EVIDENCE_LINES.index(line)
         if not self.informed[i, j, _QUANTITIES.index(quantity)]:
             raise NotInformedError(

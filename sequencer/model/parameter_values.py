@@ -173,7 +173,8 @@ def key_problem(key: str, vocabulary: Vocabulary, regimens: Iterable[str] | None
         return regimen_ok(parts[1])
     return (f"unknown parameter; groups: {sorted([*FIXED_GROUPS, *MECHANISM_GROUPS, *OPEN_GROUPS])}"
             " (open groups: prior_exposure_modifier.<drug class>, "
-            "contraindication_rate.<contraindication>.<drug class>, regimen_cost.<regimen>.<field>, "
+            "contraindication_rate.<contraindication>.<drug class>, "
+            "regimen_cost.<regimen>.<field>, "
             "grade3_ae_fallback.<regimen>, investigational.<regimen>.<field>)")
 
 

@@ -212,9 +212,9 @@ def _url(backend, tmp_path, request):
 def _await_lock_released(url, timeout_s=60):
     """Return once the runner lock a released or killed holder had is free. SQLite: the flock
     goes with the file (closed by ``release()``, or by the kernel before ``wait()`` sees a killed
-    process exit). PostgreSQL ends the closed session on its own time, so this blocks in ``pg_advisory_lock`` (the server
-    grants it when that session is gone) and lets go at once; the statement timeout is only a
-    safety net."""
+    process exit). PostgreSQL ends the closed session on its own time, so this blocks in
+    ``pg_advisory_lock`` (the server grants it when that session is gone) and lets go at once;
+    the statement timeout is only a safety net."""
     if not url.startswith("postgresql"):
         return
     import psycopg

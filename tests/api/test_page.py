@@ -183,7 +183,8 @@ def test_clinician_page_in_headless_chromium(browser, live_server):
     assert [c.get_attribute("id") for c in contra] == [
         f"ci-{c['id']}" for c in terms["contraindications"]]
     for control in boxes + contra + driver.find_elements(By.CSS_SELECTOR, "select"):
-        labels = driver.find_elements(By.CSS_SELECTOR, f"label[for='{control.get_attribute('id')}']")
+        labels = driver.find_elements(By.CSS_SELECTOR,
+                                      f"label[for='{control.get_attribute('id')}']")
         assert labels, control.get_attribute("id")  # every built control is labelled
     objectives = Select(driver.find_element(By.ID, "objective_kind")).options
     assert [o.get_attribute("value") for o in objectives] == [o["id"] for o in terms["objectives"]]

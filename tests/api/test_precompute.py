@@ -60,7 +60,8 @@ def test_cohort_answers_equal_answers_solved_from_the_state(precomputed, sources
             for name in ("life_years", "qalys", "median_months_on_line",
                          "probability_grade3_ae"):
                 for part in ("estimate", "lower", "upper"):
-                    assert getattr(getattr(x, name), part) == pytest.approx(getattr(getattr(y, name), part), rel=1e-9, abs=1e-12)
+                    assert getattr(getattr(x, name), part) == pytest.approx(
+                        getattr(getattr(y, name), part), rel=1e-9, abs=1e-12)
                 assert getattr(x, name).draws == getattr(y, name).draws == DRAWS
             assert x.objective_value == pytest.approx(y.objective_value, rel=1e-9)
         assert a.plan == b.plan

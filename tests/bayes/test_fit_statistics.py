@@ -25,7 +25,8 @@ def _hr_only_trial(name, hr, lower, upper):
     return TrialRecord.model_validate({
         "trial": name, "phase": "3", "design": "randomised", "line": 1, "region": "global",
         "citation": {"authors": "test", "journal": "none", "year": 2026},
-        "arms": [{"id": "b", "regimen": "drug_b", "n": 200}, {"id": "a", "regimen": "drug_a", "n": 200}],
+        "arms": [{"id": "b", "regimen": "drug_b", "n": 200},
+                 {"id": "a", "regimen": "drug_a", "n": 200}],
         "contrasts": [{"endpoint": "os", "experimental": "b", "reference": "a",
                        "hr": hr, "lower": lower, "upper": upper}],
     })

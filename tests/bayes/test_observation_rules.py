@@ -37,7 +37,8 @@ def test_median_se_rules_match_simulated_exponential_samples():
     empirical_sd = log_medians.std(ddof=1)
     ci_rule, events_rule = [], []
     for median, lower, upper, events in sims:
-        arm_ci = Arm(id="a", regimen="r", n=250, os={"median": median, "lower": lower, "upper": upper})
+        arm_ci = Arm(id="a", regimen="r", n=250,
+                     os={"median": median, "lower": lower, "upper": upper})
         arm_ev = Arm(id="a", regimen="r", n=250, os={"median": median, "events": events})
         ci_rule.append(median_se(arm_ci, "os", 0.6)[0])
         events_rule.append(median_se(arm_ev, "os", 0.6)[0])
@@ -55,10 +56,12 @@ def test_contrast_se_from_ci_level_and_p_value():
     """SE = (ln U - ln L) / (2 z_level); from a p-value SE = |ln HR| / z(1 - p/2) (Tierney et al.,
     Trials 2007). Reference values computed by hand with z_0.975 = 1.959964, z_0.90 = 1.281552."""
     c95 = Contrast(endpoint="os", experimental="a", reference="b", hr=0.74, lower=0.60, upper=0.91)
-    assert contrast_se(c95)[0] == pytest.approx((np.log(0.91) - np.log(0.60)) / (2 * 1.959964), rel=1e-6)
+    assert contrast_se(c95)[0] == pytest.approx((np.log(0.91) - np.log(0.60)) / (2 * 1.959964),
+                                                rel=1e-6)
     c80 = Contrast(endpoint="pfs", experimental="a", reference="b", hr=0.91, lower=0.67, upper=1.22,
                    ci_level=0.80)
-    assert contrast_se(c80)[0] == pytest.approx((np.log(1.22) - np.log(0.67)) / (2 * 1.281552), rel=1e-6)
+    assert contrast_se(c80)[0] == pytest.approx((np.log(1.22) - np.log(0.67)) / (2 * 1.281552),
+                                                rel=1e-6)
     cp = Contrast(endpoint="os", experimental="a", reference="b", hr=0.74, p_value=0.0046)
     # z(0.9977) = 2.834 by interpolation in a normal table (Phi(2.83) = .99767, Phi(2.84) = .99774)
     assert contrast_se(cp) == (pytest.approx(abs(np.log(0.74)) / 2.834, rel=1e-3), "p-value")
@@ -99,9 +102,12 @@ def test_multi_arm_contrasts_covary_through_the_shared_arm():
             {"id": "c", "regimen": "rc", "n": 200, "os": {"median": 7.0, "events": 170}},
         ],
         "contrasts": [
-            {"endpoint": "os", "experimental": "a", "reference": "c", "hr": 0.8, "lower": 0.64, "upper": 1.0},
-            {"endpoint": "os", "experimental": "b", "reference": "c", "hr": 0.9, "lower": 0.72, "upper": 1.12},
-            {"endpoint": "os", "experimental": "b", "reference": "a", "hr": 1.12, "lower": 0.9, "upper": 1.4},
+            {"endpoint": "os", "experimental": "a", "reference": "c", "hr": 0.8, "lower": 0.64,
+             "upper": 1.0},
+            {"endpoint": "os", "experimental": "b", "reference": "c", "hr": 0.9, "lower": 0.72,
+             "upper": 1.12},
+            {"endpoint": "os", "experimental": "b", "reference": "a", "hr": 1.12, "lower": 0.9,
+             "upper": 1.4},
         ],
     })
     catalogue = Catalogue.model_validate({

@@ -39,7 +39,8 @@ def test_stale_posterior_is_refused_with_the_command_to_run(priors_copy, tmp_pat
     with pytest.raises(PosteriorMismatchError, match="evidence.*run `sequencer fit --seed 2026`"):
         load_posterior(posterior, changed, ModelConfig())
     with pytest.raises(PosteriorMismatchError, match="model config"):
-        load_posterior(DEFAULT_PRIORS_DIR / "posterior.nc", load_evidence(), ModelConfig(likelihood="weibull"))
+        load_posterior(DEFAULT_PRIORS_DIR / "posterior.nc", load_evidence(),
+                       ModelConfig(likelihood="weibull"))
     with pytest.raises(StageError, match="no fitted posterior; run `sequencer fit"):
         load_posterior(tmp_path / "missing.nc", changed)
 
@@ -109,7 +110,8 @@ def test_save_is_atomic_and_round_trips(tmp_path, committed_posterior, evidence)
     target = tmp_path / "out" / "posterior.nc"
     save_posterior(committed_posterior, target)
     again = load_posterior(target, evidence, ModelConfig())
-    np.testing.assert_array_equal(again.posterior["mu"].values, committed_posterior.posterior["mu"].values)
+    np.testing.assert_array_equal(again.posterior["mu"].values,
+                                  committed_posterior.posterior["mu"].values)
     assert again.posterior.attrs["sequencer_version"] == __version__
 
 

@@ -317,7 +317,8 @@ def test_expected_files_exist():
 
 def test_dockerfile_is_multi_stage_on_python_slim():
     froms = instructions("FROM")
-    assert len(froms) >= 2, f"{rel(DOCKERFILE)}: {len(froms)} FROM line(s); expected a builder and a runtime stage"
+    assert len(froms) >= 2, (f"{rel(DOCKERFILE)}: {len(froms)} FROM line(s); expected a builder "
+                             "and a runtime stage")
     args = {}
     for instr in instructions("ARG", -1):
         key, _, value = instr.args.partition("=")
@@ -325,7 +326,8 @@ def test_dockerfile_is_multi_stage_on_python_slim():
     base = re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m.group(1), m.group(0)),
                   froms[-1].args.split()[0])
     assert re.fullmatch(r"python:3\.11(\.\d+)?-slim(-\w+)?(@sha256:\w+)?", base), (
-        f"{rel(DOCKERFILE)}:{froms[-1].line}: runtime stage FROM {base!r}, expected python:3.11-slim")
+        f"{rel(DOCKERFILE)}:{froms[-1].line}: runtime stage FROM {base!r}, "
+        "expected python:3.11-slim")
     sources = [copy_args(i)[0].get("from") for i in instructions("COPY", final_stage())]
     assert any(sources), f"{rel(DOCKERFILE)}: the runtime stage copies nothing from the builder"
 
@@ -341,7 +343,8 @@ def test_dockerfile_exposes_the_service_port():
     exposed = {int(p.split("/")[0]) for i in instructions("EXPOSE", final_stage())
                for p in i.args.split()}
     assert DEFAULT_PORT in exposed, (
-        f"{rel(DOCKERFILE)}: EXPOSE {sorted(exposed)}, sequencer.api.settings.DEFAULT_PORT is {DEFAULT_PORT}")
+        f"{rel(DOCKERFILE)}: EXPOSE {sorted(exposed)}, "
+        f"sequencer.api.settings.DEFAULT_PORT is {DEFAULT_PORT}")
     port = image_env().get("SEQUENCER_PORT")
     assert port in (None, str(DEFAULT_PORT)), f"{rel(DOCKERFILE)}: ENV SEQUENCER_PORT={port}"
 
@@ -350,11 +353,14 @@ def test_dockerfile_cmd_serves_through_the_console_script():
     cmd = dockerfile_cmd()
     scripts = pyproject()["project"].get("scripts", {})
     assert cmd[0] in scripts, (
-        f"{rel(DOCKERFILE)}: CMD starts with {cmd[0]!r}, not a [project.scripts] entry ({sorted(scripts)})")
-    assert cmd[1:2] == ["serve"], f"{rel(DOCKERFILE)}: CMD {cmd} does not run the `serve` subcommand"
+        f"{rel(DOCKERFILE)}: CMD starts with {cmd[0]!r}, not a [project.scripts] entry "
+        f"({sorted(scripts)})")
+    assert cmd[1:2] == ["serve"], (
+        f"{rel(DOCKERFILE)}: CMD {cmd} does not run the `serve` subcommand")
     assert option(cmd, "--port") in (None, str(DEFAULT_PORT)), f"{rel(DOCKERFILE)}: CMD --port"
     assert option(cmd, "--host") == "0.0.0.0", (
-        f"{rel(DOCKERFILE)}: CMD must bind 0.0.0.0 inside a container (--host), got {option(cmd, '--host')}")
+        f"{rel(DOCKERFILE)}: CMD must bind 0.0.0.0 inside a container (--host), "
+        f"got {option(cmd, '--host')}")
 
 
 def test_serve_subcommand_accepts_the_cmd_options():
@@ -367,7 +373,8 @@ def test_serve_subcommand_accepts_the_cmd_options():
         pytest.skip("`sequencer serve` is not registered in sequencer.cli yet")
     known = {opt for param in group.commands["serve"].params for opt in param.opts}
     used = {word for word in dockerfile_cmd()[2:] if word.startswith("--")}
-    assert used <= known, f"{rel(DOCKERFILE)}: CMD passes {sorted(used - known)}, unknown to `sequencer serve`"
+    assert used <= known, (
+        f"{rel(DOCKERFILE)}: CMD passes {sorted(used - known)}, unknown to `sequencer serve`")
 
 
 def test_dockerfile_healthcheck_hits_healthz_on_the_port():
@@ -381,8 +388,10 @@ def test_dockerfile_healthcheck_hits_healthz_on_the_port():
 
 def test_image_defaults_to_production():
     assert image_env().get("SEQUENCER_ENVIRONMENT") == "production", (
-        f"{rel(DOCKERFILE)}: ENV SEQUENCER_ENVIRONMENT must be production so real keys are required")
-    assert "SEQUENCER_API_KEYS" not in image_env(), f"{rel(DOCKERFILE)}: API keys baked into the image"
+        f"{rel(DOCKERFILE)}: ENV SEQUENCER_ENVIRONMENT must be production so real keys are "
+        "required")
+    assert "SEQUENCER_API_KEYS" not in image_env(), (
+        f"{rel(DOCKERFILE)}: API keys baked into the image")
 
 
 def test_image_layout_matches_where_the_package_looks():
@@ -418,8 +427,8 @@ def test_committed_posterior_goes_into_the_image():
     assert posterior.is_file(), f"{posterior} is missing"
     relpath = rel(posterior)
     if shutil.which("git") and (ROOT / ".git").exists():
-        tracked = subprocess.run(["git", "ls-files", "--error-unmatch", relpath], cwd=ROOT, check=False,
-                                 capture_output=True, text=True)
+        tracked = subprocess.run(["git", "ls-files", "--error-unmatch", relpath], cwd=ROOT,
+                                 check=False, capture_output=True, text=True)
         assert tracked.returncode == 0, f"{relpath} is not tracked by git: {tracked.stderr.strip()}"
     assert not ignored(relpath), f"{rel(DOCKERIGNORE)} excludes {relpath} from the build context"
     for instr in instructions("COPY"):
@@ -583,7 +592,8 @@ def test_kuberay_cluster_has_head_and_workers_on_the_image():
     assert ray_docs, f"{rel(KUBERAY)}: no RayCluster or RayService"
     for doc in ray_docs:
         assert doc.get("apiVersion") == "ray.io/v1", (
-            f"{rel(KUBERAY)}: {doc['kind']} apiVersion {doc.get('apiVersion')!r}, expected ray.io/v1")
+            f"{rel(KUBERAY)}: {doc['kind']} apiVersion {doc.get('apiVersion')!r}, "
+            "expected ray.io/v1")
     _, spec = ray_cluster_spec()
     assert str(spec.get("rayVersion")) == ray_pin(), (
         f"{rel(KUBERAY)}: rayVersion {spec.get('rayVersion')!r}, pyproject pins {ray_pin()}")
@@ -621,8 +631,10 @@ def test_kuberay_api_service_targets_the_port():
     services = [s for s in kube_docs("Service")
                 if s["spec"].get("selector") and s["spec"]["selector"].items() <= labels.items()]
     assert services, f"{rel(KUBERAY)}: no Service selects the API pods ({labels})"
-    targets = {resolve_port(api, p.get("targetPort", p["port"])) for p in services[0]["spec"]["ports"]}
-    assert DEFAULT_PORT in targets, f"{rel(KUBERAY)}: Service {services[0]['metadata']['name']} targetPort"
+    targets = {resolve_port(api, p.get("targetPort", p["port"]))
+               for p in services[0]["spec"]["ports"]}
+    assert DEFAULT_PORT in targets, (
+        f"{rel(KUBERAY)}: Service {services[0]['metadata']['name']} targetPort")
 
 
 def test_kuberay_api_environment(monkeypatch):
@@ -632,7 +644,8 @@ def test_kuberay_api_environment(monkeypatch):
     assert not unknown, f"{rel(KUBERAY)}: API env {unknown} are not Settings fields"
     keys = env.get("SEQUENCER_API_KEYS", {})
     assert keys.get("valueFrom", {}).get("secretKeyRef"), (
-        f"{rel(KUBERAY)}: API env SEQUENCER_API_KEYS must come from a Secret (valueFrom.secretKeyRef)")
+        f"{rel(KUBERAY)}: API env SEQUENCER_API_KEYS must come from a Secret "
+        "(valueFrom.secretKeyRef)")
     name, spec = ray_cluster_spec()
     head = spec["headGroupSpec"]["template"]["spec"]["containers"][0]
     client = next((p["containerPort"] for p in head.get("ports", []) if p.get("name") == "client"),

@@ -25,9 +25,11 @@ def test_hazard_is_the_exponentiated_linear_predictor(params, committed_posterio
     i = params.regimens.index("trastuzumab_fp_platinum")
     np.testing.assert_allclose(params.os_hazard[:, i, 0, 0], np.exp(mu + reg), rtol=1e-12)
     mean = params.draw("mean")
-    assert mean.value("os_hazard", "trastuzumab_fp_platinum", 1) == pytest.approx(np.exp(mu + reg).mean())
+    assert mean.value("os_hazard", "trastuzumab_fp_platinum", 1) == pytest.approx(
+        np.exp(mu + reg).mean())
     one = params.draw(17)
-    assert one.value("os_hazard", "trastuzumab_fp_platinum", 1) == pytest.approx(np.exp(mu + reg)[17])
+    assert one.value("os_hazard", "trastuzumab_fp_platinum", 1) == pytest.approx(
+        np.exp(mu + reg)[17])
 
 
 def test_all_informed_values_are_valid(params):

@@ -9,8 +9,16 @@ from typing import Annotated
 import typer
 
 from sequencer.cli import PriorsDir, _default_priors, _fail, app
-from sequencer.cli_solve import InfoOpt, InvestigationalOpt, ObjectiveChoice, ObjectiveOpt, WtpOpt
+from sequencer.cli_solve import (
+    InfoOpt,
+    InvestigationalOpt,
+    ObjectiveChoice,
+    ObjectiveOpt,
+    WtpOpt,
+)
 from sequencer.errors import SequencerError
+
+_DEFAULT_OBJECTIVE = ObjectiveChoice("qaly")  # the member by value: its members are built at import
 
 
 def _ray_address() -> str | None:
@@ -21,7 +29,8 @@ def _ray_address() -> str | None:
 
 @app.command()
 def cohort(
-    out: Annotated[Path, typer.Option("--out", help="run directory (created; resumed if it exists)")],
+    out: Annotated[Path, typer.Option(
+        "--out", help="run directory (created; resumed if it exists)")],
     strategies: Annotated[str, typer.Option(
         help="comma list: optimal (re-optimised per draw; adds optimal-mean), optimal-mean, or "
              "names in policies/")] = "optimal,guideline",
@@ -31,13 +40,14 @@ def cohort(
     chunk: Annotated[int, typer.Option(help="patients per shard")] = 10000,
     workers: Annotated[int | None, typer.Option(
         help="local Ray CPUs (default: all; a cluster at RAY_ADDRESS uses its own)")] = None,
-    objective: ObjectiveOpt = ObjectiveChoice.qaly,
+    objective: ObjectiveOpt = _DEFAULT_OBJECTIVE,
     wtp: WtpOpt = 30000.0,
     info: InfoOpt = "none",
     investigational: InvestigationalOpt = False,
     reference: Annotated[str | None, typer.Option(
         help="strategy the incremental results are against (default: the cheapest)")] = None,
-    histories: Annotated[int, typer.Option(help="patients of draw 0 whose line histories are kept")] = 1000,
+    histories: Annotated[int, typer.Option(
+        help="patients of draw 0 whose line histories are kept")] = 1000,
     cohort_file: Annotated[Path | None, typer.Option(
         "--cohort", help="CSV of patients (pdl1_cps or cps_band, msi_high, known_alterations); "
                          "default: drawn from the prevalences")] = None,
@@ -77,15 +87,21 @@ def trial(
     arm_b: Annotated[str, typer.Option("--arm-b", help="experimental arm")],
     n_per_arm: Annotated[int, typer.Option(help="patients per arm")] = 300,
     accrual_months: Annotated[float, typer.Option(help="uniform accrual period")] = 24.0,
-    follow_up_months: Annotated[float, typer.Option(help="follow-up after the last patient enters")] = 12.0,
+    follow_up_months: Annotated[float, typer.Option(
+        help="follow-up after the last patient enters")] = 12.0,
     reps: Annotated[int, typer.Option(help="simulated trials")] = 2000,
-    draws: Annotated[int, typer.Option(help="posterior and parameter draws the trials spread over")] = 100,
-    alpha: Annotated[float, typer.Option(help="two-sided significance level of the log-rank test")] = 0.05,
-    target_power: Annotated[float, typer.Option(help="power the sample-size search aims for")] = 0.8,
-    n_max: Annotated[int, typer.Option(help="largest n per arm the sample-size search tries")] = 1000,
+    draws: Annotated[int, typer.Option(
+        help="posterior and parameter draws the trials spread over")] = 100,
+    alpha: Annotated[float, typer.Option(
+        help="two-sided significance level of the log-rank test")] = 0.05,
+    target_power: Annotated[float, typer.Option(
+        help="power the sample-size search aims for")] = 0.8,
+    n_max: Annotated[int, typer.Option(
+        help="largest n per arm the sample-size search tries")] = 1000,
     seed: Annotated[int, typer.Option(help="seed of every random stream")] = 2026,
     workers: Annotated[int | None, typer.Option(help="local Ray CPUs (default: all)")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="write trial.json here (a directory)")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="write trial.json here (a directory)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress line")] = False,
     priors_dir: PriorsDir = None,
 ) -> None:
@@ -130,7 +146,8 @@ def trial(
 def calibrate(
     draws: Annotated[int, typer.Option(help="joint posterior and parameter draws")] = 200,
     seed: Annotated[int, typer.Option(help="seed of every random stream")] = 2026,
-    out: Annotated[Path | None, typer.Option("--out", help="write calibration.csv here (a directory)")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="write calibration.csv here (a directory)")] = None,
     priors_dir: PriorsDir = None,
 ) -> None:
     """Simulated vs reported median OS and PFS of the trial-like sequences in

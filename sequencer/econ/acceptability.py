@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from sequencer.econ._validate import as_psa, as_wtp, frozen
 
 
-def net_benefit(costs, effects, wtp) -> np.ndarray:
+def net_benefit(costs: ArrayLike, effects: ArrayLike, wtp: ArrayLike) -> np.ndarray:
     """Net monetary benefit of every strategy in every draw at every willingness to pay.
 
     ``NB[w, i, s] = wtp[w] * effects[i, s] - costs[i, s]``.
@@ -49,7 +50,7 @@ def _winner_shares(nb: np.ndarray) -> np.ndarray:
     return (top / top.sum(axis=1, keepdims=True)).mean(axis=0)
 
 
-def acceptability_curve(costs, effects, wtp_grid) -> np.ndarray:
+def acceptability_curve(costs: ArrayLike, effects: ArrayLike, wtp_grid: ArrayLike) -> np.ndarray:
     """Cost-effectiveness acceptability curves (CEAC).
 
     ``CEAC[w, s] = P(NB_s(wtp_w) = max_t NB_t(wtp_w))``, estimated as the share of draws in
@@ -109,7 +110,9 @@ class AcceptabilityFrontier:
     ceac: np.ndarray
 
 
-def acceptability_frontier(costs, effects, wtp_grid) -> AcceptabilityFrontier:
+def acceptability_frontier(
+    costs: ArrayLike, effects: ArrayLike, wtp_grid: ArrayLike
+) -> AcceptabilityFrontier:
     """Cost-effectiveness acceptability frontier (CEAF).
 
     At each WTP the decision rule picks ``s*(w) = argmax_s E[NB_s(w)]`` (the highest *expected*

@@ -10,11 +10,13 @@ neighbours on what remains (the lower-right convex hull of the cost-effectivenes
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from sequencer.econ._validate import as_names, as_vector, frozen
 
@@ -138,9 +140,9 @@ def _versus_reference(d_cost: float, d_effect: float, is_reference: bool) -> tup
 
 
 def incremental_analysis(
-    names,
-    costs,
-    effects,
+    names: Sequence[str],
+    costs: ArrayLike,
+    effects: ArrayLike,
     reference: str | None = None,
     *,
     wtp: float | None = None,
@@ -201,9 +203,9 @@ def incremental_analysis(
 
     points, point_of = np.unique(np.column_stack([cost, effect]), axis=0, return_inverse=True)
     point_of = point_of.reshape(-1)
-    first_name = {}
-    for i, p in enumerate(point_of):
-        first_name.setdefault(int(p), names_t[i])
+    first_name: dict[int, str] = {}  # point -> first strategy at it
+    for i, point in enumerate(point_of):
+        first_name.setdefault(int(point), names_t[i])
     kept, extended = _frontier_points(points[:, 0], points[:, 1])
 
     point_status = {p: DOMINATED for p in range(len(points))}
@@ -212,10 +214,11 @@ def incremental_analysis(
     point_status[kept[0]] = REFERENCE
     previous = {b: a for a, b in pairwise(kept)}
 
-    status, comparator = [], []
+    status: list[str] = []
+    comparator: list[str | None] = []
     inc_cost, inc_effect = np.full(n, np.nan), np.full(n, np.nan)
-    for i, p in enumerate(point_of):
-        p = int(p)
+    for i, point in enumerate(point_of):
+        p = int(point)
         status.append(point_status[p])
         if p in previous:
             q = previous[p]

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from sequencer.econ._validate import as_parameters, as_psa, as_wtp, frozen
 
@@ -22,7 +23,7 @@ def _expected_gain(g: np.ndarray) -> float:
     return float(g.max(axis=1).mean() - g.mean(axis=0).max())
 
 
-def evpi(costs, effects, wtp_grid) -> np.ndarray:
+def evpi(costs: ArrayLike, effects: ArrayLike, wtp_grid: ArrayLike) -> np.ndarray:
     """Per-patient expected value of perfect information at each willingness to pay.
 
     ``EVPI(w) = E_theta[max_s NB_s(w, theta)] - max_s E_theta[NB_s(w, theta)]``, with the
@@ -136,10 +137,10 @@ def _check_count(value: object, name: str, minimum: int) -> int:
 
 
 def evppi(
-    costs,
-    effects,
-    parameters,
-    wtp,
+    costs: ArrayLike,
+    effects: ArrayLike,
+    parameters: ArrayLike,
+    wtp: ArrayLike,
     *,
     n_knots: int | None = None,
     n_se_draws: int = 200,

@@ -36,7 +36,7 @@ def write_outputs(run_dir: Path, summary: StudySummary) -> list[Path]:
     written = [write_text_atomic(run_dir / "summary.json", summary.model_dump_json(indent=2))]
     rows = []
     for name, row in summary.strategies.items():
-        flat = {"strategy": name}
+        flat: dict[str, str | float | None] = {"strategy": name}  # one strategies.csv row
         for key in type(row).model_fields:
             value = getattr(row, key)
             if isinstance(value, Interval):

@@ -39,19 +39,26 @@ def format_trial(t: TrialRecord) -> str:
     lines.append("  arms (medians in months, 95% CI):")
     for a in t.arms:
         orr = f"{100 * a.orr.proportion:.1f}%" if a.orr else "-"
-        ae = f"{100 * a.grade3_ae.proportion:.1f}% ({a.grade3_ae.definition})" if a.grade3_ae else "-"
+        ae = (f"{100 * a.grade3_ae.proportion:.1f}% ({a.grade3_ae.definition})"
+              if a.grade3_ae else "-")
         lines.append(
             f"    {a.id}: {a.regimen} [{a.population.label}] n={a.n if a.n else 'not published'}"
         )
-        lines.append(f"      PFS {_survival(a.pfs)}; OS {_survival(a.os)}; ORR {orr}; grade>=3 AE {ae}")
+        lines.append(f"      PFS {_survival(a.pfs)}; OS {_survival(a.os)}; ORR {orr}; "
+                     f"grade>=3 AE {ae}")
         for named in a.named_aes:
-            lines.append(f"      {named.name} (grade {named.grade}): {100 * named.proportion:.1f}%")
+            lines.append(
+                f"      {named.name} (grade {named.grade}): {100 * named.proportion:.1f}%"
+            )
     if t.contrasts:
         lines.append("  hazard ratios (experimental vs reference):")
     for k in t.contrasts:
-        ci = f" ({k.lower:g}-{k.upper:g}, {100 * k.ci_level:g}% CI)" if k.lower is not None else " (no CI)"
+        ci = (f" ({k.lower:g}-{k.upper:g}, {100 * k.ci_level:g}% CI)"
+              if k.lower is not None else " (no CI)")
         p = f", p={k.p_value:g}" if k.p_value is not None else ""
-        lines.append(f"    {k.endpoint.upper()}: {k.experimental} vs {k.reference}: HR {k.hr:g}{ci}{p}")
+        lines.append(
+            f"    {k.endpoint.upper()}: {k.experimental} vs {k.reference}: HR {k.hr:g}{ci}{p}"
+        )
     for note in t.notes:
         lines.append(f"  note: {note}")
     return "\n".join(lines)

@@ -1,8 +1,8 @@
 """Figures of a cohort study report, drawn from ``summary.json``.
 
-Every function takes parts of the :class:`StudySummary` and returns a :class:`matplotlib.figure.Figure`
-that is not attached to pyplot (no display, no global state), so figures can be drawn in any
-thread. :func:`png_bytes` renders one to PNG with the Agg canvas.
+Every function takes parts of the :class:`StudySummary` and returns a
+:class:`matplotlib.figure.Figure` that is not attached to pyplot (no display, no global state),
+so figures can be drawn in any thread. :func:`png_bytes` renders one to PNG with the Agg canvas.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def ce_plane_figure(names: list[str], cost: list, effect: list, reference: str,
     ax.plot(x, wtp * x, color="0.3", ls="--", lw=1, label=f"WTP {wtp:,.0f} per QALY")
     ax.axhline(0, color="0.6", lw=0.8)
     ax.axvline(0, color="0.6", lw=0.8)
-    ax.set_xlim(x)
+    ax.set_xlim(float(x[0]), float(x[1]))
     ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.set_xlabel(f"incremental discounted QALYs vs {reference}")
     ax.set_ylabel(f"incremental discounted cost vs {reference}")

@@ -26,7 +26,12 @@ from sequencer.model.states import InformationStrategy, State, profiles
 from sequencer.simulate.engine import simulate
 from sequencer.simulate.study import StudySpec, draw_inputs
 from sequencer.simulate.tables import policy_tables
-from sequencer.solve.strategies import DEFAULT_POLICIES, StrategyError, strategy_choice
+from sequencer.solve.strategies import (
+    DEFAULT_POLICIES,
+    Strategy,
+    StrategyError,
+    strategy_choice,
+)
 from sequencer.solve.strategies import strategy_from_dict as _strategy
 from sequencer.vocabulary import CPS_BANDS, ids
 
@@ -42,7 +47,7 @@ class CalibrationArm:
     n: int
     start: dict
     info: str  # what the trial tested (e.g. "rebiopsy": HER2 re-confirmed before enrolment)
-    strategy: object  # a validated Strategy
+    strategy: Strategy
     reported: dict  # endpoint -> reported median (months)
 
 

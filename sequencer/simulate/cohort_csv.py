@@ -49,7 +49,8 @@ def read_cohort(path: str | Path, vocabulary: Vocabulary | None = None) -> list[
             row = {k.strip().lower(): (v or "").strip() for k, v in raw.items() if k}
             state, errors = _state(row, mechanisms)
             problems += [f"row {row_no}, column {e}" for e in errors]
-            states.append(state)
+            if state is not None:
+                states.append(state)
     if problems:
         shown = "; ".join(problems[:20]) + (f"; and {len(problems) - 20} more"
                                              if len(problems) > 20 else "")
@@ -87,6 +88,6 @@ def _state(row: dict, mechanisms: tuple[str, ...]) -> tuple[State | None, list[s
     her2 = row.get("her2_status", "positive").lower() or "positive"
     if her2 not in ("positive", "her2+", "her2-positive"):
         errors.append(f"her2_status: {row['her2_status']!r}; the cohort model is HER2-positive")
-    if errors:
+    if errors or band is None:  # every path that leaves no band has recorded an error
         return None, errors
     return State(line=1, cps=band, msi_high=msi in _TRUE, known=frozenset(known)), []

@@ -49,7 +49,7 @@ class SimulationResult:
         return self.outcomes[:, OUTCOMES.index(name)]
 
 
-def _discounted(t0, length, d):  # pragma: no cover - compiled
+def _discounted(t0: float, length: float, d: float) -> float:  # pragma: no cover - compiled
     if d == 0.0:
         return length
     return np.exp(-d * t0) * (1.0 - np.exp(-d * length)) / d
@@ -59,10 +59,15 @@ _discounted_jit = numba.njit(cache=True)(_discounted)
 
 
 @numba.njit(cache=True)
-def _kernel(initial_cum, line, supportive, utility, monthly_cost, p_ae, ae_cost, ae_qaly_loss,
-            start_cost, progression_cost, comp_ptr, comp_cum, comp_rate, out_ptr, out_cum,
-            out_kind, out_event, out_target, bsc_rate, bsc_utility, bsc_cost, d, uniforms,
-            start, outcomes, lines, keep_lines):  # pragma: no cover - compiled
+def _kernel(initial_cum: np.ndarray, line: np.ndarray, supportive: np.ndarray,
+            utility: np.ndarray, monthly_cost: np.ndarray, p_ae: np.ndarray,
+            ae_cost: np.ndarray, ae_qaly_loss: np.ndarray, start_cost: np.ndarray,
+            progression_cost: np.ndarray, comp_ptr: np.ndarray, comp_cum: np.ndarray,
+            comp_rate: np.ndarray, out_ptr: np.ndarray, out_cum: np.ndarray,
+            out_kind: np.ndarray, out_event: np.ndarray, out_target: np.ndarray,
+            bsc_rate: float, bsc_utility: float, bsc_cost: float, d: float,
+            uniforms: np.ndarray, start: np.ndarray, outcomes: np.ndarray, lines: np.ndarray,
+            keep_lines: bool) -> None:  # pragma: no cover - compiled
     n_patients, steps = uniforms.shape[0], (uniforms.shape[1] - 1) // 5
     for i in range(n_patients):
         u = uniforms[i]

@@ -1,11 +1,11 @@
 """Run a study's shards on Ray (local by default, the cluster at ``address`` when given).
 
 The run directory holds ``spec.json``, one parquet file per finished shard, for draw 0 patient
-histories, and ``run_stats.json`` (wall time, peak memory of the driver and of each worker). Starting a run on a directory that already has the same ``spec.json``
-resumes it: finished shards are skipped, and since each shard's result depends only on the
-specification and the shard, the end result equals an uninterrupted run's. A different
-``spec.json`` is refused. Each Ray task takes the pending chunks of one draw (so the draw's model
-is built once); a task that fails is retried by Ray.
+histories, and ``run_stats.json`` (wall time, peak memory of the driver and of each worker).
+Starting a run on a directory that already has the same ``spec.json`` resumes it: finished shards
+are skipped, and since each shard's result depends only on the specification and the shard, the end
+result equals an uninterrupted run's. A different ``spec.json`` is refused. Each Ray task takes the
+pending chunks of one draw (so the draw's model is built once); a task that fails is retried by Ray.
 
 ``run_study`` and ``run_trial`` take an optional ``should_stop`` callable, asked at least every
 half second while they wait for Ray: when it returns True the outstanding tasks are cancelled
@@ -19,23 +19,37 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import os
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, TypeVar
+
+import numpy as np
 
 from sequencer.errors import SequencerError
 from sequencer.io import write_text_atomic
 from sequencer.model.load import ModelSources, load_sources
 from sequencer.simulate.shards import run_draw, shard_path
-from sequencer.simulate.study import StudySpec, plan_study
+from sequencer.simulate.study import StudyPlan, StudySpec, plan_study
+
+if TYPE_CHECKING:
+    from ray import ObjectRef
+
+    from sequencer.simulate.trial import TrialSpec
 
 RETRIES = 3
 CHECK_SECONDS = 0.5  # how often a run with ``should_stop`` asks it while waiting for Ray
 CANCEL_SECONDS = 10.0  # how long a stopped run waits for its cancelled tasks to end
+
+DrawDone = tuple[int, int, float, int]  # a study task's draw, patients, peak RSS (MB), worker pid
+TrialDrawDone = tuple[int, np.ndarray]  # a trial task's draw and OS (rep, arm, n_max)
+_T = TypeVar("_T")
 
 
 class RunDirectoryError(SequencerError):
@@ -62,10 +76,10 @@ def prepare_run_dir(spec: StudySpec, run_dir: Path) -> list[tuple[int, int, int]
     return [s for s in spec.shards() if not shard_path(run_dir, s[0], s[1]).exists()]
 
 
-_WORKER_CACHE: dict = {}  # per worker process: the shared inputs, deserialised once
+_WORKER_CACHE: dict[str, ModelSources] = {}  # per worker process: the shared inputs, once
 
 
-def _shared(boxed):
+def _shared(boxed: list[ObjectRef[ModelSources]]) -> ModelSources:
     """Ray resolves an ObjectRef argument on every call; wrapped in a list it stays a reference,
     so a worker deserialises the sources (posterior draws, parameters) once, not per task."""
     import ray
@@ -82,7 +96,9 @@ def _shared(boxed):
     return _WORKER_CACHE[key]
 
 
-def _draw_task(sources_box, spec, draw, chunks, plan, run_dir):  # runs in a Ray worker
+def _draw_task(sources_box: list[ObjectRef[ModelSources]], spec: StudySpec, draw: int,
+               chunks: list[tuple[int, int]], plan: StudyPlan,
+               run_dir: str) -> DrawDone:  # runs in a Ray worker
     import numba
 
     numba.set_num_threads(1)  # one core per task; Ray schedules the cores
@@ -98,7 +114,7 @@ def _peak_rss_mb() -> float:
 
 
 @contextmanager
-def ray_session(workers: int | None, address: str | None = None):
+def ray_session(workers: int | None, address: str | None = None) -> Iterator[ModuleType]:
     """Ray for the duration of a run: the cluster at ``address`` if given (the caller's setting:
     the service's ``Settings.ray_address``, the command line's ``RAY_ADDRESS``), else a local
     one with ``workers`` CPUs (default all); an already initialised Ray is used as it is."""
@@ -107,7 +123,7 @@ def ray_session(workers: int | None, address: str | None = None):
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(address=address or None, num_cpus=None if address else workers,
-                 include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+                 include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     try:
         yield ray
     finally:
@@ -149,7 +165,8 @@ def run_study(spec: StudySpec, run_dir: str | Path, workers: int | None = None,
     return run_dir
 
 
-def _trial_task(sources_box, spec, draw, plan):  # runs in a Ray worker
+def _trial_task(sources_box: list[ObjectRef[ModelSources]], spec: TrialSpec, draw: int,
+                plan: StudyPlan) -> TrialDrawDone:  # runs in a Ray worker
     import numba
 
     from sequencer.simulate.trial import simulate_draw
@@ -158,16 +175,14 @@ def _trial_task(sources_box, spec, draw, plan):  # runs in a Ray worker
     return draw, simulate_draw(_shared(sources_box), spec, draw, plan)
 
 
-def run_trial(spec, workers: int | None = None, sources: ModelSources | None = None,
+def run_trial(spec: TrialSpec, workers: int | None = None, sources: ModelSources | None = None,
               progress: bool = True, *, should_stop: Callable[[], bool] | None = None,
               address: str | None = None,
-              on_progress: Callable[[int, int], None] | None = None):
+              on_progress: Callable[[int, int], None] | None = None) -> np.ndarray:
     """Simulate every replicate of a ``TrialSpec``; returns OS (rep, arm, n_max) in draw
     order, so the result does not depend on which worker finished first. ``should_stop``,
     ``on_progress``: see the module doc; ``address``: a Ray cluster (default a local Ray with
     ``workers`` CPUs)."""
-    import numpy as np
-
     spec = spec.validate()
     sources = sources or load_sources()
     per = spec.reps // spec.draws
@@ -195,7 +210,9 @@ def run_trial(spec, workers: int | None = None, sources: ModelSources | None = N
     return out
 
 
-def _next_ready(ray, remaining: list, should_stop: Callable[[], bool] | None):
+def _next_ready(ray: ModuleType, remaining: list[ObjectRef[_T]],
+                should_stop: Callable[[], bool] | None
+                ) -> tuple[list[ObjectRef[_T]], list[ObjectRef[_T]]]:
     """``ray.wait`` for one finished task; with ``should_stop``, asked every CHECK_SECONDS, and
     when it says so the outstanding tasks are cancelled and ``RunCancelled`` raised."""
     if should_stop is None:
@@ -212,7 +229,7 @@ def _next_ready(ray, remaining: list, should_stop: Callable[[], bool] | None):
             return ready, rest
 
 
-def _wait(refs, total: int, per_patient: int, progress: bool,
+def _wait(refs: list[ObjectRef[DrawDone]], total: int, per_patient: int, progress: bool,
           should_stop: Callable[[], bool] | None = None,
           on_progress: Callable[[int, int], None] | None = None) -> dict[int, float]:
     import ray

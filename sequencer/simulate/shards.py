@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sequencer.io import write_atomic
-from sequencer.model.build import build_model
+from sequencer.model.build import DecisionModel, build_model
 from sequencer.model.load import ModelSources
 from sequencer.simulate.cohort_csv import read_cohort
 from sequencer.simulate.engine import LINE_FIELDS, OUTCOMES, SimulationResult, simulate
@@ -29,13 +29,16 @@ from sequencer.simulate.study import (
     strategy_choices,
     study_roots,
 )
-from sequencer.simulate.tables import PolicyTables, policy_tables
+from sequencer.simulate.tables import PairTable, PolicyTables, policy_tables
 from sequencer.vocabulary import MAX_LINE
 
 GRID_STEP = 0.25  # months per histogram bin
 GRID_MAX = 240.0  # months; later times fall in the last (open) bin
 N_BINS = int(GRID_MAX / GRID_STEP) + 1
 MAX_LINES = MAX_LINE  # lines counted per patient (the vocabulary's lines)
+
+# one strategy's aggregates on one chunk: counts, sums, and per-bin / per-line lists
+ShardRow = dict[str, int | float | list[int] | list[float]]
 
 
 def shard_path(run_dir: Path, draw: int, chunk: int) -> Path:
@@ -53,7 +56,7 @@ def run_draw(sources: ModelSources, spec: StudySpec, draw: int, chunks: list[tup
     inputs = draw_inputs(sources, spec, draw)
     model = build_model(inputs, study_roots(spec, inputs))
     given = read_cohort(spec.cohort, inputs.vocabulary) if spec.cohort else None
-    shared: dict = {}
+    shared: dict[int, PairTable] = {}
     tables = {name: policy_tables(model, choice, name, shared)
               for name, choice in strategy_choices(model, spec, plan).items()}
     done = 0
@@ -76,12 +79,12 @@ def run_draw(sources: ModelSources, spec: StudySpec, draw: int, chunks: list[tup
     return done
 
 
-def aggregate(result: SimulationResult, tables: PolicyTables, n_regimens: int) -> dict:
+def aggregate(result: SimulationResult, tables: PolicyTables, n_regimens: int) -> ShardRow:
     """Sums, histograms and line counts of one strategy on one chunk (see the module doc)."""
     out = result.outcomes
-    lines = result.lines
+    lines = _kept_lines(result)
     edges = np.append(np.arange(N_BINS) * GRID_STEP, np.inf)
-    row = {"n": int(out.shape[0])}
+    row: ShardRow = {"n": int(out.shape[0])}
     for k, name in enumerate(OUTCOMES):
         row[f"sum_{name}"] = float(out[:, k].sum())
         row[f"sumsq_{name}"] = float((out[:, k] ** 2).sum())
@@ -103,12 +106,12 @@ def aggregate(result: SimulationResult, tables: PolicyTables, n_regimens: int) -
     return row
 
 
-def write_histories(run_dir: Path, strategy: str, result: SimulationResult, model,
-                    n: int) -> None:
+def write_histories(run_dir: Path, strategy: str, result: SimulationResult,
+                    model: DecisionModel, n: int) -> None:
     """Line-by-line histories of the first ``n`` patients: regimen ids, the state at the line's
     start (its label shows the alterations known, so what each line acquired), times, how the
     line ended, grade >= 3 AE, QALYs and costs (discounted and not)."""
-    lines = result.lines[:n]
+    lines = _kept_lines(result)[:n]
     patient, step = np.nonzero(~np.isnan(lines[:, :, 0]))
     rows = lines[patient, step]
     state = rows[:, LINE_FIELDS.index("state")].astype(np.int64)
@@ -137,6 +140,13 @@ def write_histories(run_dir: Path, strategy: str, result: SimulationResult, mode
         "cost_discounted": rows[:, LINE_FIELDS.index("cost_disc")],
     })
     _write_atomic(table, Path(run_dir) / "histories" / f"{strategy}.parquet")
+
+
+def _kept_lines(result: SimulationResult) -> np.ndarray:
+    if result.lines is None:
+        raise ValueError(f"result.lines: policy {result.policy!r} was simulated without "
+                         "keep_lines=True; the shard aggregates need each patient's lines")
+    return result.lines
 
 
 def _write_atomic(table: pa.Table, path: Path) -> None:

@@ -18,17 +18,24 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 
 from sequencer.model.build import DecisionModel, build_model, cohort_roots
 from sequencer.model.inputs import ModelInputs
 from sequencer.model.load import ModelSources
-from sequencer.model.states import InformationStrategy
+from sequencer.model.states import InformationStrategy, State
 from sequencer.simulate.cohort_csv import read_cohort
 from sequencer.solve.backward import solve_backward
 from sequencer.solve.objective import Objective
-from sequencer.solve.strategies import available_strategies, load_named, strategy_choice
+from sequencer.solve.strategies import (
+    Strategy,
+    available_strategies,
+    load_named,
+    strategy_choice,
+)
+from sequencer.vocabulary import ObjectiveId
 
 OPTIMAL, OPTIMAL_MEAN = "optimal", "optimal-mean"
 _PARAMETER_STREAM = 1 << 20  # spawn key offset of the parameter draws (never a chunk number)
@@ -45,7 +52,7 @@ class StudySpec:
     patients: int
     seed: int
     chunk: int = 10_000
-    objective: str = "qaly"
+    objective: ObjectiveId = "qaly"  # ``validate`` checks it (``from_json`` reads any string)
     wtp: float = 30_000.0
     info: str = "none"
     investigational: bool = False
@@ -151,18 +158,25 @@ def file_sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def study_roots(spec: StudySpec, inputs: ModelInputs) -> dict:
+def study_roots(spec: StudySpec, inputs: ModelInputs) -> dict[State, float]:
     """First-line states and their weights: the given cohort's, or the prevalences'."""
     if spec.cohort is None:
         return cohort_roots(inputs)
     states = read_cohort(spec.cohort, inputs.vocabulary)
-    roots: dict = {}
+    roots: dict[State, float] = {}
     for state in states:
         roots[state] = roots.get(state, 0.0) + 1.0 / len(states)
     return roots
 
 
-def model_options(spec: StudySpec) -> dict:
+class ModelOptions(TypedDict):
+    """The keyword options of ``ModelSources.inputs`` a study sets."""
+
+    info: InformationStrategy
+    include_investigational: bool
+
+
+def model_options(spec: StudySpec) -> ModelOptions:
     return {"info": InformationStrategy.parse(spec.info),
             "include_investigational": spec.investigational}
 
@@ -172,8 +186,8 @@ class StudyPlan:
     """What every draw of a study shares, prepared once by the driver: the policy optimal at the
     means (state -> regimen) and the named strategies, read and validated."""
 
-    mean: dict
-    named: dict
+    mean: dict[State, str]  # state -> regimen id
+    named: dict[str, Strategy]
 
 
 def plan_study(sources: ModelSources, spec: StudySpec) -> StudyPlan:
@@ -184,7 +198,7 @@ def plan_study(sources: ModelSources, spec: StudySpec) -> StudyPlan:
     return StudyPlan(mean, named)
 
 
-def mean_policy(sources: ModelSources, spec: StudySpec) -> dict:
+def mean_policy(sources: ModelSources, spec: StudySpec) -> dict[State, str]:
     """The policy optimal at the means, as state -> regimen id (to apply to any draw)."""
     inputs = sources.inputs(**model_options(spec))
     model = build_model(inputs, study_roots(spec, inputs))
@@ -208,7 +222,7 @@ def strategy_choices(model: DecisionModel, spec: StudySpec,
     return out
 
 
-def _apply(model: DecisionModel, regimen_of: dict, fallback: np.ndarray) -> np.ndarray:
+def _apply(model: DecisionModel, regimen_of: dict[State, str], fallback: np.ndarray) -> np.ndarray:
     """``regimen_of`` (state -> regimen) as a choice on ``model``; a state it does not cover
     (reachable only under this draw's parameters) keeps ``fallback``."""
     choice = fallback.copy()

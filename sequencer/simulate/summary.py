@@ -13,6 +13,7 @@ re-optimising over applying the policy optimal at the means). The result is a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -55,7 +56,7 @@ class DrawTable:
     flow: np.ndarray  # (strategy, line, regimen) patients, summed over draws
 
 
-def read_draws(run_dir, spec: StudySpec) -> DrawTable:
+def read_draws(run_dir: str | Path, spec: StudySpec) -> DrawTable:
     """Combine the shard files of ``run_dir`` (all shards must be finished)."""
     table = pq.read_table(f"{run_dir}/shards").to_pydict()
     names = spec.all_strategies
@@ -65,7 +66,7 @@ def read_draws(run_dir, spec: StudySpec) -> DrawTable:
     sums = np.zeros(shape + (len(OUTCOMES),))
     os_hist, pfs_hist = np.zeros(shape + (N_BINS,)), np.zeros(shape + (N_BINS,))
     reach, months = np.zeros(shape + (MAX_LINES,)), np.zeros(shape + (MAX_LINES,))
-    flow = None
+    flow: np.ndarray | None = None  # (strategy, line, regimen), sized by the first shard
     for row in range(len(table["n"])):
         i, d = s_idx[table["strategy"][row]], table["draw"][row]
         n[i, d] += table["n"][row]
@@ -82,6 +83,8 @@ def read_draws(run_dir, spec: StudySpec) -> DrawTable:
         missing = int((expected - n[0]).sum())
         raise ValueError(f"{run_dir}: {missing} patients of the study have no shard yet; "
                          "run the study again with the same options to finish it")
+    if flow is None:  # no shard rows: the check above has already refused the run
+        raise ValueError(f"{run_dir}: the study has no shards yet; run it first")
     return DrawTable(names, n, sums / n[..., None], os_hist, pfs_hist, reach, months, flow)
 
 
@@ -156,9 +159,9 @@ def summarise(draws: DrawTable, spec: StudySpec, provenance: dict, regimens: lis
     os_rmst = rmst_from_histogram(draws.os_hist)
     strategies = {}
     for i, name in enumerate(names):
-        row = {key: _ci(draws.means[i, :, col[key]])
-               for key in ("ly", "ly_disc", "qaly", "qaly_disc", "cost", "cost_disc", "ae",
-                           "lines")}
+        row: dict[str, object] = {  # the fields of ``StrategyOutcomes``, validated at the end
+            key: _ci(draws.means[i, :, col[key]])
+            for key in ("ly", "ly_disc", "qaly", "qaly_disc", "cost", "cost_disc", "ae", "lines")}
         row["median_os_months"] = _ci(os_median[i])
         row["median_pfs_months"] = _ci(pfs_median[i])
         row[f"rmst_os_{int(RMST_HORIZON)}_months"] = _ci(os_rmst[i])
@@ -186,6 +189,8 @@ def summarise(draws: DrawTable, spec: StudySpec, provenance: dict, regimens: lis
                    "probability": frontier.probability.tolist()}
     out["evpi"] = {"wtp": WTP_GRID.tolist(), "per_patient": evpi(cost, effect, WTP_GRID).tolist()}
     if parameters is not None and spec.draws >= 50:
+        if parameter_names is None:
+            raise ValueError("parameter_names: expected the column names of parameters, got None")
         out["evppi"] = _evppi_groups(cost, effect, parameters, parameter_names, spec.wtp)
     if OPTIMAL in names and OPTIMAL_MEAN in names:
         # the objective over the discounted reward parts (vocabulary.REWARD_PARTS)
@@ -197,13 +202,14 @@ def summarise(draws: DrawTable, spec: StudySpec, provenance: dict, regimens: lis
     return StudySummary.model_validate(out)
 
 
-def _ci(x: np.ndarray) -> dict:
+def _ci(x: np.ndarray) -> dict[str, float]:
     mean, lo, hi = interval(np.asarray(x, dtype=float))
     return {"mean": float(mean), "lower": float(lo), "upper": float(hi)}
 
 
-def _evppi_groups(cost, effect, parameters, names, wtp) -> dict:
-    out = {}
+def _evppi_groups(cost: np.ndarray, effect: np.ndarray, parameters: np.ndarray,
+                  names: list[str], wtp: float) -> dict[str, dict[str, float | int]]:
+    out: dict[str, dict[str, float | int]] = {}
     for group, prefixes in PARAMETER_GROUPS.items():
         cols = [k for k, name in enumerate(names) if name.startswith(prefixes)]
         x = parameters[:, cols]

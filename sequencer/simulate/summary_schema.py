@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
 
@@ -22,14 +22,15 @@ from sequencer.errors import StageError
 from sequencer.simulate.study import StudySpec
 from sequencer.vocabulary import ObjectiveId
 
-SUMMARY_SCHEMA_VERSION = 1
+SummarySchemaVersion = Literal[1]  # the version this sequencer writes and reads
+SUMMARY_SCHEMA_VERSION: Final[int] = get_args(SummarySchemaVersion)[0]
 
 
 class SummaryFileError(StageError):
     """A ``summary.json`` is missing, malformed or of another schema version."""
 
 
-def _finite_or_none(value):
+def _finite_or_none(value: object) -> object:
     """NaN and infinities (undefined ICERs, say) become None: JSON has neither."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -172,7 +173,7 @@ class Provenance(_Part):
 class StudySummary(_Part):
     """Every headline number of a finished cohort study (see the module doc)."""
 
-    schema_version: Literal[SUMMARY_SCHEMA_VERSION]  # required: a file without one is older
+    schema_version: SummarySchemaVersion  # required: a file without one is older
     spec: StudySpec
     provenance: Provenance
     strategies: dict[str, StrategyOutcomes]
@@ -255,6 +256,6 @@ def describe_errors(exc: ValidationError, limit: int = 3) -> str:
     return "; ".join(parts)
 
 
-def _short(value) -> str:
+def _short(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."

@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 # Relative slack when comparing a floating-point product-limit estimate with 1/2, so that a curve
 # that is exactly 0.5 in exact arithmetic (e.g. 10 of 20 uncensored deaths) counts as reached.
@@ -38,7 +39,9 @@ class KMCurve(NamedTuple):
     events: np.ndarray  # number of events at exactly time[i]
 
 
-def check_survival_data(time, event, ndim: tuple[int, ...] = (1,)) -> tuple[np.ndarray, np.ndarray]:
+def check_survival_data(
+    time: ArrayLike, event: ArrayLike, ndim: tuple[int, ...] = (1,)
+) -> tuple[np.ndarray, np.ndarray]:
     """Validate right-censored data; return ``time`` (float64) and ``event`` (float64 0/1)."""
     t = np.asarray(time, dtype=float)
     e = np.asarray(event)
@@ -98,7 +101,7 @@ def _survival_by_position(table: dict[str, np.ndarray]) -> np.ndarray:
     return np.cumprod(factor, axis=1)
 
 
-def kaplan_meier(time, event, grid=None) -> KMCurve:
+def kaplan_meier(time: ArrayLike, event: ArrayLike, grid: ArrayLike | None = None) -> KMCurve:
     """Product-limit estimate of the survival function (Kaplan & Meier 1958).
 
     Parameters
@@ -135,7 +138,7 @@ def kaplan_meier(time, event, grid=None) -> KMCurve:
     return KMCurve(g, s_grid, r_grid, d_grid)
 
 
-def km_median_batch(time, event) -> np.ndarray:
+def km_median_batch(time: ArrayLike, event: ArrayLike) -> np.ndarray:
     """Kaplan-Meier median of each row of ``(rep, n)`` arrays.
 
     The median is the smallest observed time :math:`t` with :math:`\\hat S(t) \\le 0.5` -- the
@@ -157,13 +160,13 @@ def km_median_batch(time, event) -> np.ndarray:
     return np.where(reached[rows, first], tab["time"][rows, first], np.inf)
 
 
-def km_median(time, event) -> float:
+def km_median(time: ArrayLike, event: ArrayLike) -> float:
     """Kaplan-Meier median of one sample; see :func:`km_median_batch` (``inf`` if not reached)."""
     t, e = check_survival_data(time, event)
     return float(km_median_batch(t[None, :], e[None, :])[0])
 
 
-def rmst_batch(time, event, tau: float) -> np.ndarray:
+def rmst_batch(time: ArrayLike, event: ArrayLike, tau: float) -> np.ndarray:
     """Restricted mean survival time of each row of ``(rep, n)`` arrays.
 
     .. math:: \\mathrm{RMST}(\\tau) = \\int_0^\\tau \\hat S(t)\\,dt
@@ -198,7 +201,7 @@ def rmst_batch(time, event, tau: float) -> np.ndarray:
     return area + surv[:, -1] * np.maximum(tau - tab["time"][:, -1], 0.0)
 
 
-def rmst(time, event, tau: float) -> float:
+def rmst(time: ArrayLike, event: ArrayLike, tau: float) -> float:
     """Restricted mean survival time of one sample; see :func:`rmst_batch`."""
     t, e = check_survival_data(time, event)
     return float(rmst_batch(t[None, :], e[None, :], tau)[0])

@@ -20,6 +20,11 @@ from sequencer.model.line import line_components
 KINDS = ("death", "supportive", "next")
 EVENTS = ("death", "progression", "toxicity")
 
+# One pair's outcome tree: comp_cum, comp_rate, n_outs, out_cum, out_kind, out_event, out_target
+PairTree = tuple[list[float], list[float], list[int], list[float], list[int], list[int], list[int]]
+# One pair tabulated: regimen index, supportive care, the line's 7 constants, its outcome tree
+PairTable = tuple[int, bool, tuple[float, ...], PairTree]
+
 
 class PolicyTableError(ValueError):
     """A policy does not fit its model (wrong length, or a pair of another state)."""
@@ -57,7 +62,7 @@ class PolicyTables:
 
 
 def policy_tables(model: DecisionModel, choice: np.ndarray, name: str = "policy",
-                  pair_cache: dict | None = None) -> PolicyTables:
+                  pair_cache: dict[int, PairTable] | None = None) -> PolicyTables:
     """Tabulate ``choice`` (state -> pair, e.g. ``Policy.choice``) for simulation.
 
     ``pair_cache`` (a dict kept by the caller) shares tabulated pairs between policies on the
@@ -70,7 +75,7 @@ def policy_tables(model: DecisionModel, choice: np.ndarray, name: str = "policy"
     regimen = np.full(n, -1, dtype=np.int64)
     consts = np.zeros((n, 7))
     supportive = np.zeros(n, dtype=bool)
-    trees: list = [None] * n
+    trees: list[PairTree | None] = [None] * n
     pair_cache = {} if pair_cache is None else pair_cache
     queue = deque(int(s) for s in np.flatnonzero(model.initial > 0))
     seen = set(queue)
@@ -83,22 +88,29 @@ def policy_tables(model: DecisionModel, choice: np.ndarray, name: str = "policy"
         cached = pair_cache.get(pair)
         if cached is None:
             cached = pair_cache[pair] = _tabulate_pair(model, s, pair)
-        regimen[s], supportive[s], consts[s], trees[s] = cached
-        for target in trees[s][-1]:
+        regimen[s], supportive[s], consts[s], tree = cached
+        trees[s] = tree
+        for target in tree[-1]:
             if target >= 0 and target not in seen:
                 seen.add(target)
                 queue.append(target)
     return _flatten(model, name, regimen, supportive, consts, trees)
 
 
-def _tabulate_pair(model: DecisionModel, s: int, pair: int):
+def _tabulate_pair(model: DecisionModel, s: int, pair: int) -> PairTable:
     """One pair's constants and its outcome tree, flattened (cumulative probabilities)."""
     inputs = model.inputs
     state, reg = model.states[s], model.regimens[model.pair_regimen[pair]]
     line = line_components(inputs, state, reg)
     first = int(model.succ_ptr[pair])  # successor entries follow the order moves appear
-    targets: dict = {}
-    comp_cum, comp_rate, n_outs, out_cum, out_kind, out_event, out_target = ([] for _ in range(7))
+    targets: dict[tuple[object, ...] | None, int] = {}  # move -> next state, in order of appearance
+    comp_cum: list[float] = []
+    comp_rate: list[float] = []
+    n_outs: list[int] = []
+    out_cum: list[float] = []
+    out_kind: list[int] = []
+    out_event: list[int] = []
+    out_target: list[int] = []
     total = sum(c.weight for c in line.components)
     for cum, comp in zip(accumulate(c.weight for c in line.components), line.components):
         comp_cum.append(cum / total)
@@ -109,9 +121,10 @@ def _tabulate_pair(model: DecisionModel, s: int, pair: int):
         for kind, move, event, _ in comp.outcomes:
             target = -1
             if kind == "next":
-                target = targets.get(move)
-                if target is None:
-                    target = targets[move] = int(model.succ_state[first + len(targets)])
+                known = targets.get(move)
+                if known is None:
+                    known = targets[move] = int(model.succ_state[first + len(targets)])
+                target = known
             out_kind.append(KINDS.index(kind))
             out_event.append(EVENTS.index(event))
             out_target.append(target)
@@ -121,22 +134,29 @@ def _tabulate_pair(model: DecisionModel, s: int, pair: int):
     return int(model.pair_regimen[pair]), reg == inputs.supportive_id, consts, tree
 
 
-def _flatten(model, name, regimen, supportive, consts, trees) -> PolicyTables:
+def _flatten(model: DecisionModel, name: str, regimen: np.ndarray, supportive: np.ndarray,
+             consts: np.ndarray, trees: list[PairTree | None]) -> PolicyTables:
     comp_ptr, out_ptr = [0], [0]
-    parts: list[list] = [[] for _ in range(6)]  # comp_cum, comp_rate, out_cum, kind, event, target
+    comp_cum: list[float] = []
+    comp_rate: list[float] = []
+    out_cum: list[float] = []
+    out_kind: list[int] = []
+    out_event: list[int] = []
+    out_target: list[int] = []
     for tree in trees:
         if tree is None:
             comp_ptr.append(comp_ptr[-1])
             continue
-        comp_cum, comp_rate, n_outs, *outs = tree
-        parts[0].extend(comp_cum)
-        parts[1].extend(comp_rate)
-        for k, values in enumerate(outs):
-            parts[2 + k].extend(values)
-        comp_ptr.append(comp_ptr[-1] + len(comp_cum))
+        pair_cum, pair_rate, n_outs, pair_out_cum, pair_kind, pair_event, pair_target = tree
+        comp_cum.extend(pair_cum)
+        comp_rate.extend(pair_rate)
+        out_cum.extend(pair_out_cum)
+        out_kind.extend(pair_kind)
+        out_event.extend(pair_event)
+        out_target.extend(pair_target)
+        comp_ptr.append(comp_ptr[-1] + len(pair_cum))
         for n in n_outs:
             out_ptr.append(out_ptr[-1] + n)
-    comp_cum, comp_rate, out_cum, out_kind, out_event, out_target = parts
     v = model.inputs.values
     initial = np.cumsum(model.initial)
     return PolicyTables(

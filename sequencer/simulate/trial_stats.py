@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.special import ndtr, ndtri
 from scipy.stats import chi2
 
@@ -58,7 +59,9 @@ class HazardRatio(NamedTuple):
     converged: np.ndarray  # bool; False leaves NaN in the other fields
 
 
-def administrative_censoring(os_time, entry_time, analysis_time) -> Observed:
+def administrative_censoring(
+    os_time: ArrayLike, entry_time: ArrayLike, analysis_time: ArrayLike
+) -> Observed:
     """Censor overall survival at the analysis date.
 
     Patients enter at ``entry_time`` (e.g. uniform on ``[0, accrual]``) and are analysed at
@@ -101,7 +104,9 @@ def administrative_censoring(os_time, entry_time, analysis_time) -> Observed:
     return Observed(np.minimum(t, follow), event, enrolled)
 
 
-def _two_arm(time, event, arm):
+def _two_arm(
+    time: ArrayLike, event: ArrayLike, arm: ArrayLike
+) -> tuple[bool, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     t, e = check_survival_data(time, event, ndim=(1, 2))
     a = np.asarray(arm)
     if a.shape != t.shape:
@@ -118,11 +123,12 @@ def _two_arm(time, event, arm):
     return single, n, d, n1, d1
 
 
-def _out(single: bool, x: np.ndarray):
+def _out(single: bool, x: np.ndarray) -> np.ndarray:
+    # a single trial gives row 0's numpy scalars, which the result fields duck-type as arrays
     return x[0] if single else x
 
 
-def logrank_test(time, event, arm) -> LogrankResult:
+def logrank_test(time: ArrayLike, event: ArrayLike, arm: ArrayLike) -> LogrankResult:
     """Two-sample log-rank test (Mantel 1966; Peto & Peto 1972), one per replicate.
 
     Over the distinct event times :math:`t_j`, with :math:`n_j` at risk (:math:`n_{1j}` in the
@@ -156,13 +162,20 @@ def logrank_test(time, event, arm) -> LogrankResult:
     return LogrankResult(*(_out(single, x) for x in (stat, p, o_e, var)))
 
 
-def _cox_loglik(beta, n0, n1, d, d1):
+def _cox_loglik(
+    beta: np.ndarray, n0: np.ndarray, n1: np.ndarray, d: np.ndarray, d1: np.ndarray
+) -> np.ndarray:
     with np.errstate(over="ignore"):
         return np.sum(d1 * beta[:, None] - d * np.log(n0 + n1 * np.exp(beta[:, None])), axis=1)
 
 
 def hazard_ratio(
-    time, event, arm, method: str = "cox", tol: float = 1e-10, max_iter: int = 50
+    time: ArrayLike,
+    event: ArrayLike,
+    arm: ArrayLike,
+    method: str = "cox",
+    tol: float = 1e-10,
+    max_iter: int = 50,
 ) -> HazardRatio:
     """Hazard ratio of experimental over control arm, one per replicate.
 
@@ -239,9 +252,11 @@ def _hr_result(beta: np.ndarray, se: np.ndarray, ok: np.ndarray) -> HazardRatio:
     )
 
 
-def _check_design(hr, alpha, allocation, hr_may_be_one: bool):
-    hr = np.asarray(hr, dtype=float)
-    if np.any(~(hr > 0)) or (not hr_may_be_one and np.any(hr == 1)):
+def _check_design(
+    hr: ArrayLike, alpha: float, allocation: float, hr_may_be_one: bool
+) -> np.ndarray:
+    hr_arr = np.asarray(hr, dtype=float)
+    if np.any(~(hr_arr > 0)) or (not hr_may_be_one and np.any(hr_arr == 1)):
         raise ValueError(f"hr: expected a hazard ratio > 0{'' if hr_may_be_one else ' and != 1'}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha: expected a two-sided level in (0, 1), got {alpha}")
@@ -249,10 +264,12 @@ def _check_design(hr, alpha, allocation, hr_may_be_one: bool):
         raise ValueError(
             f"allocation: expected the experimental fraction in (0, 1), got {allocation}"
         )
-    return hr
+    return hr_arr
 
 
-def schoenfeld_events(hr, alpha: float = 0.05, power: float = 0.8, allocation: float = 0.5):
+def schoenfeld_events(
+    hr: ArrayLike, alpha: float = 0.05, power: float = 0.8, allocation: float = 0.5
+) -> float | np.ndarray:
     """Events needed by a two-sided log-rank test (Schoenfeld 1981, 1983).
 
     .. math:: D = \\frac{(z_{1-\\alpha/2} + z_{\\text{power}})^2}{p(1-p)\\,(\\ln HR)^2},
@@ -260,26 +277,28 @@ def schoenfeld_events(hr, alpha: float = 0.05, power: float = 0.8, allocation: f
     with ``p = allocation`` the fraction randomised to the experimental arm.  Assumes
     proportional hazards and a local alternative.  Returned unrounded (round up for a design).
     """
-    hr = _check_design(hr, alpha, allocation, hr_may_be_one=False)
+    hr_arr = _check_design(hr, alpha, allocation, hr_may_be_one=False)
     if not 0 < power < 1:
         raise ValueError(f"power: expected a target power in (0, 1), got {power}")
     z = ndtri(1 - alpha / 2) + ndtri(power)
-    d = z**2 / (allocation * (1 - allocation) * np.log(hr) ** 2)
+    d = z**2 / (allocation * (1 - allocation) * np.log(hr_arr) ** 2)
     return float(d) if d.ndim == 0 else d
 
 
-def schoenfeld_power(events, hr, alpha: float = 0.05, allocation: float = 0.5):
+def schoenfeld_power(
+    events: ArrayLike, hr: ArrayLike, alpha: float = 0.05, allocation: float = 0.5
+) -> float | np.ndarray:
     """Power of the two-sided log-rank test with ``events`` events (Schoenfeld 1981, 1983).
 
     .. math:: 1 - \\beta = \\Phi\\left(\\sqrt{D p (1-p)}\\,|\\ln HR| - z_{1-\\alpha/2}\\right),
 
     the inverse of :func:`schoenfeld_events` (rejection in the wrong direction is ignored).
     """
-    hr = _check_design(hr, alpha, allocation, hr_may_be_one=True)
+    hr_arr = _check_design(hr, alpha, allocation, hr_may_be_one=True)
     ev = np.asarray(events, dtype=float)
     if np.any(~(ev >= 0)) or not np.all(np.isfinite(ev)):
         raise ValueError("events: expected finite, non-negative event counts")
-    drift = np.sqrt(ev * allocation * (1 - allocation)) * np.abs(np.log(hr))
+    drift = np.sqrt(ev * allocation * (1 - allocation)) * np.abs(np.log(hr_arr))
     pw = ndtr(drift - ndtri(1 - alpha / 2))
     return float(pw) if pw.ndim == 0 else pw
 

@@ -59,8 +59,9 @@ def test_evpi_matches_normal_closed_form():
 
 
 def _linear_gaussian(thetas):
-    """Costs and effects (last axis: strategy) of two strategies; INB = w (0.1 + 0.05 t1) - 2000 - 1000 t2 (at w = 30000:
-    1000 + 1500 t1 - 1000 t2). The baseline depends on t1, t2 too (differences remove it)."""
+    """Costs and effects (last axis: strategy) of two strategies;
+    INB = w (0.1 + 0.05 t1) - 2000 - 1000 t2 (at w = 30000: 1000 + 1500 t1 - 1000 t2).
+    The baseline depends on t1, t2 too (differences remove it)."""
     t1, t2 = thetas
     cost0, effect0 = 10_000 + 800 * t2, 1.0 + 0.1 * t1
     costs = np.stack([cost0, cost0 + 2000 + 1000 * t2], axis=-1)

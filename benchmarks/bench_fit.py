@@ -40,9 +40,9 @@ def run(sampler: str, draws: int, tune: int, chains: int, seed: int) -> dict[str
                               progress_bar=False)
     else:
         sample_start = time.perf_counter()  # pm.sample compiles inside; counted as sampling
-        idata = sample_model(model, SamplerConfig(sampler="pymc", draws=draws, tune=tune,
-                                                  chains=chains, cores=min(chains, os.cpu_count() or 1)),
-                             seed)
+        config = SamplerConfig(sampler="pymc", draws=draws, tune=tune, chains=chains,
+                               cores=min(chains, os.cpu_count() or 1))
+        idata = sample_model(model, config, seed)
     end = time.perf_counter()
     diag = diagnose(idata)
     return {

@@ -78,7 +78,8 @@ HISTORIES = [
 ]
 CONTRAINDICATIONS = [[], ["ild"], ["neuropathy", "cardiac"]]
 OBJECTIVES = ["qaly", "ly", "nmb"]
-ON_DEMAND = ("own WTP", "own budget", "two budgets", "other states")  # the wrk scenarios solved per request
+# the wrk scenarios solved per request
+ON_DEMAND = ("own WTP", "own budget", "two budgets", "other states")
 
 
 def reachable_bodies() -> list[dict]:
@@ -155,7 +156,8 @@ class Server:
         start = time.perf_counter()
         while time.perf_counter() - start < timeout:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}; see {self.log.name}")
+                raise RuntimeError(
+                    f"server exited with {self.proc.returncode}; see {self.log.name}")
             try:
                 if httpx.get(f"{self.base}/readyz", timeout=1.0).status_code == 200:
                     return time.perf_counter() - start

@@ -80,12 +80,14 @@ def main() -> None:
         "cohort, opt-in": (sources.inputs(include_investigational=True), None),
         "cohort, all tests": (sources.inputs(info=InformationStrategy(True, True, True)), None),
         "cohort, all tests, opt-in": (
-            sources.inputs(info=InformationStrategy(True, True, True), include_investigational=True),
+            sources.inputs(info=InformationStrategy(True, True, True),
+                           include_investigational=True),
             None),
     }
     print(f"{'model':<27} {'states':>7} {'pairs':>7} {'entries':>8} {'build s':>8} {'BI ms':>7} "
-          f"{'entries/s':>9} {'explicit/s':>10} {'GLOP s':>7} {'PDLP s':>7} {'budget s':>8} {'MILP':>6} "
-          f"{'pymdp s':>8} {'pymdp/BI':>8} {'dense/BI':>9} {'model+solution MB':>17}")
+          f"{'entries/s':>9} {'explicit/s':>10} {'GLOP s':>7} {'PDLP s':>7} {'budget s':>8} "
+          f"{'MILP':>6} {'pymdp s':>8} {'pymdp/BI':>8} {'dense/BI':>9} "
+          f"{'model+solution MB':>17}")
     for name, (inputs, roots) in cases.items():
         model = build_model(inputs, roots or cohort_roots(inputs))
         reward = model.objective_reward(QALY.weights())
@@ -108,11 +110,12 @@ def main() -> None:
         pm = f"{pm_s:8.3f}"
         mb = solution_mb
         print(f"{name:<27} {model.n_states:>7} {model.n_pairs:>7} {model.n_entries:>8} "
-              f"{model.build_seconds:>8.2f} {bi_s * 1e3:>7.2f} {rate:>9.2e} {explicit:>10.2e} {glop:>7.2f} "
-              f"{pdlp:>7.2f} {budget_s:>8.2f} {milp:>6} {pm} {ratio} {mb:>17.1f}")
+              f"{model.build_seconds:>8.2f} {bi_s * 1e3:>7.2f} {rate:>9.2e} {explicit:>10.2e} "
+              f"{glop:>7.2f} {pdlp:>7.2f} {budget_s:>8.2f} {milp:>6} {pm} {ratio} {mb:>17.1f}")
     print()
     print("random sparse acyclic MDPs (5 layers, 5 actions, 10 successors)")
-    print(f"{'states':>7} {'entries':>9} {'BI ms':>8} {'entries/s':>10} {'GLOP s':>7} {'pymdp s':>8} {'pymdp/BI':>8}")
+    print(f"{'states':>7} {'entries':>9} {'BI ms':>8} {'entries/s':>10} {'GLOP s':>7} "
+          f"{'pymdp s':>8} {'pymdp/BI':>8}")
     for width in (20, 100, 400):
         model = random_layered_model(np.random.default_rng(width), 5, width, 5, 10, 0.0)
         reward = model.objective_reward([1.0, 0, 0, 0])

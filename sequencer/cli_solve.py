@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import Enum, StrEnum
+from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,7 +20,16 @@ from sequencer.vocabulary import (
     ids,
 )
 
-ObjectiveChoice = Enum("ObjectiveChoice", {k: k for k in ids(OBJECTIVE_KINDS)}, type=str)
+if TYPE_CHECKING:  # pragma: no cover
+    from sequencer.model.inputs import ModelInputs
+    from sequencer.model.load import ModelSources
+    from sequencer.model.states import InformationStrategy
+
+# the choices are the vocabulary's objective kinds (one enumeration); mypy cannot read the
+# members of a functional Enum built from a computed mapping
+ObjectiveChoice = Enum(  # type: ignore[misc]
+    "ObjectiveChoice", {k: k for k in ids(OBJECTIVE_KINDS)}, type=str)
+_QALY = ObjectiveChoice("qaly")  # the commands' default objective
 _DEFAULT_TERMS = default_vocabulary()
 _LINES = ", ".join(str(line) for line in LINES)
 _HER2 = ", ".join(ids(HER2_STATUSES))
@@ -28,7 +38,7 @@ _MECHANISMS = ", ".join(_DEFAULT_TERMS.mechanism_ids)
 _CONTRA = ", ".join(_DEFAULT_TERMS.contraindication_ids)
 
 
-class MethodChoice(str, Enum):
+class MethodChoice(StrEnum):
     auto = "auto"
     backward = "backward"
     lp = "lp"
@@ -48,7 +58,8 @@ InvestigationalOpt = Annotated[
 ]
 MaxLinesOpt = Annotated[int, typer.Option(help=f"active lines before supportive care ({_LINES})")]
 ParametersOpt = Annotated[
-    Path | None, typer.Option("--parameters", help="parameter file (default priors/parameters.yaml)")
+    Path | None,
+    typer.Option("--parameters", help="parameter file (default priors/parameters.yaml)"),
 ]
 
 
@@ -56,38 +67,50 @@ def _split(text: str | None) -> list[str]:
     return [t.strip() for t in (text or "").split(",") if t.strip()]
 
 
-def _inputs(priors_dir, parameters, info, investigational, max_lines, discount):
+def _inputs(priors_dir: Path | None, parameters: Path | None, info: str, investigational: bool,
+            max_lines: int, discount: float | None) -> tuple[ModelSources, ModelInputs]:
     from sequencer.model.load import load_sources
     from sequencer.model.states import InformationStrategy
 
     sources = load_sources(priors_dir or _default_priors(), parameters)
-    options = {"info": InformationStrategy.parse(info),
-               "include_investigational": investigational, "max_lines": max_lines}
-    if discount is not None:
-        options["discount_rate"] = discount
-    return sources, sources.inputs(**options)
+    inputs = partial(sources.inputs, info=InformationStrategy.parse(info),
+                     include_investigational=investigational, max_lines=max_lines)
+    # no discount given: the parameter file's default
+    return sources, inputs() if discount is None else inputs(discount_rate=discount)
 
 
 @app.command()
 def solve(
-    objective: ObjectiveOpt = ObjectiveChoice.qaly,
+    objective: ObjectiveOpt = _QALY,
     wtp: WtpOpt = 30000.0,
     discount: DiscountOpt = None,
     info: InfoOpt = "none",
     investigational: InvestigationalOpt = False,
     max_lines: MaxLinesOpt = 3,
-    profile: Annotated[str, typer.Option(help="'all' or a comma list of cps<1, cps1-9, cps>=10")] = "all",
-    budget_toxicity: Annotated[float | None, typer.Option(help="max expected grade>=3 AE episodes per patient")] = None,
-    budget_cost: Annotated[float | None, typer.Option(help="max discounted cost per patient")] = None,
-    budget_preset: Annotated[str | None, typer.Option(help="a preset of policies/budgets.yaml")] = None,
-    method: Annotated[MethodChoice, typer.Option(help="backward induction or the occupation LP")] = MethodChoice.auto,
+    profile: Annotated[
+        str, typer.Option(help="'all' or a comma list of cps<1, cps1-9, cps>=10")] = "all",
+    budget_toxicity: Annotated[
+        float | None, typer.Option(help="max expected grade>=3 AE episodes per patient")] = None,
+    budget_cost: Annotated[
+        float | None, typer.Option(help="max discounted cost per patient")] = None,
+    budget_preset: Annotated[
+        str | None, typer.Option(help="a preset of policies/budgets.yaml")] = None,
+    method: Annotated[
+        MethodChoice, typer.Option(help="backward induction or the occupation LP")
+    ] = MethodChoice.auto,
     lp_solver: Annotated[str, typer.Option(help="glop, pdlp or highs")] = "glop",
-    milp_solver: Annotated[str, typer.Option(help="highs, scip, or branch (branch and bound over the states' choices; the same optimum, faster)")] = "highs",
-    strategy: Annotated[str | None, typer.Option(help="comma list of named strategies to evaluate too")] = None,
-    tree: Annotated[bool, typer.Option("--tree", help="print the policy tree of each profile")] = False,
+    milp_solver: Annotated[str, typer.Option(
+        help="highs, scip, or branch (branch and bound over the states' choices; the same "
+             "optimum, faster)")] = "highs",
+    strategy: Annotated[
+        str | None, typer.Option(help="comma list of named strategies to evaluate too")] = None,
+    tree: Annotated[
+        bool, typer.Option("--tree", help="print the policy tree of each profile")] = False,
     depth: Annotated[int, typer.Option(help="tree depth (lines)")] = 3,
-    table: Annotated[Path | None, typer.Option(help="write the policy table (CSV) here")] = None,
-    voi: Annotated[bool, typer.Option("--voi", help="value of information of each test strategy")] = False,
+    table: Annotated[
+        Path | None, typer.Option(help="write the policy table (CSV) here")] = None,
+    voi: Annotated[
+        bool, typer.Option("--voi", help="value of information of each test strategy")] = False,
     priors_dir: PriorsDir = None,
     parameters: ParametersOpt = None,
 ) -> None:
@@ -104,7 +127,8 @@ def solve(
     try:
         goal = Objective(objective.value, wtp)
         budget = resolve_budget(budget_toxicity, budget_cost, budget_preset)
-        sources, inputs = _inputs(priors_dir, parameters, info, investigational, max_lines, discount)
+        sources, inputs = _inputs(priors_dir, parameters, info, investigational, max_lines,
+                                  discount)
         model = build_model(inputs, cohort_roots(inputs))
         result = run_solve(model, goal, budget, method.value, lp_solver, milp_solver)
 
@@ -121,7 +145,7 @@ def solve(
             write_text_atomic(table, policies_csv(policies))
             typer.echo(f"wrote {table}")
         if voi:
-            def make(strategy_info):
+            def make(strategy_info: InformationStrategy) -> ModelInputs:
                 return sources.inputs(info=strategy_info, include_investigational=investigational,
                                       max_lines=max_lines, discount_rate=inputs.discount_rate)
             typer.echo(format_voi(value_of_testing(make, goal), goal))
@@ -143,7 +167,7 @@ def explain(
     progressed_on_her2: Annotated[bool, typer.Option(
         "--progressed-on-her2", help="has progressed on anti-HER2 therapy (default: whether a "
                                      "received regimen is HER2-directed)")] = False,
-    objective: ObjectiveOpt = ObjectiveChoice.qaly,
+    objective: ObjectiveOpt = _QALY,
     wtp: WtpOpt = 30000.0,
     discount: DiscountOpt = None,
     info: InfoOpt = "none",

@@ -69,11 +69,14 @@ HER2_STATUSES = _terms(Her2Status, {
     "positive": "HER2-positive (IHC 3+, or 2+ with ISH amplification)",
     "low": "HER2-low (IHC 1+, or 2+ without amplification)",
     "negative": "HER2-negative (IHC 0)"})
+#: the statuses' ids, typed (``ids(HER2_STATUSES)`` as ``Her2Status`` values)
+HER2_STATUS_IDS: tuple[Her2Status, ...] = get_args(Her2Status)
 HER2_IHC = _terms(Her2Ihc, {v: v for v in get_args(Her2Ihc)})
 HER2_ISH = _terms(Her2Ish, {"positive": "positive (amplified)",
                             "negative": "negative (not amplified)"})
 #: decision-model PD-L1 CPS bands, each with the lowest CPS it holds
 CPS_BANDS = _terms(CpsBand, {"<1": "CPS < 1", "1-9": "CPS 1-9", ">=10": "CPS >= 10"})
+CPS_BAND_IDS: tuple[CpsBand, ...] = get_args(CpsBand)  # ``ids(CPS_BANDS)``, typed
 _CPS_LOWER = {"<1": 0.0, "1-9": 1.0, ">=10": 10.0}
 #: PD-L1 populations trial arms report (the Bayesian model's CPS modifiers, first = reference)
 CPS_POPULATIONS: tuple[str, ...] = ("all", ">=1", "<1", ">=10")
@@ -249,7 +252,7 @@ class Vocabulary:
 
     def as_json(self) -> dict:
         """Every term with its label, for the clinician page and API clients."""
-        def terms(seq):
+        def terms(seq: Iterable[Term]) -> list[dict[str, str]]:
             return [{"id": t.id, "label": t.label} for t in seq]
         return {
             "her2_ihc": terms(HER2_IHC), "her2_ish": terms(HER2_ISH),

@@ -43,7 +43,8 @@ def test_help(args):
 
 def test_evidence_commands():
     listed = runner.invoke(app, ["evidence", "list"])
-    assert listed.exit_code == 0 and "DESTINY-Gastric04" in listed.output and "21 trials" in listed.output
+    assert listed.exit_code == 0
+    assert "DESTINY-Gastric04" in listed.output and "21 trials" in listed.output
     shown = runner.invoke(app, ["evidence", "show", "toga"])
     assert shown.exit_code == 0 and "HR 0.74 (0.6-0.91, 95% CI)" in shown.output
     missing = runner.invoke(app, ["evidence", "show", "NOPE-1"])

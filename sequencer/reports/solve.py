@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from sequencer.model.inputs import ModelInputs
 from sequencer.model.states import State
 from sequencer.solve.explain import ExplainRow
 from sequencer.solve.objective import Budget, Objective
 from sequencer.solve.policy import Policy
 from sequencer.solve.solver import SolveResult
-from sequencer.solve.testing_value import profile_label, profile_values
+from sequencer.solve.testing_value import TestingValueRow, profile_label, profile_values
 
 DISCLAIMER = ("Decision support, not a prescription: estimates come from trial-level evidence "
               "and stated assumptions; check eligibility and the evidence level of every option.")
@@ -20,8 +22,10 @@ def _profile_key(label: str) -> str:
 
 def _provenance(inputs: ModelInputs) -> str:
     p = inputs.provenance
-    return (f"source: {p.get('posterior', '')} (evidence sha256 {p.get('evidence_sha256', '')[:12]}); "
-            f"parameters {p.get('parameters', '')} (sha256 {p.get('parameters_sha256', '')[:12]}); "
+    return (f"source: {p.get('posterior', '')} "
+            f"(evidence sha256 {p.get('evidence_sha256', '')[:12]}); "
+            f"parameters {p.get('parameters', '')} "
+            f"(sha256 {p.get('parameters_sha256', '')[:12]}); "
             f"sequencer {p.get('sequencer_version', '')}")
 
 
@@ -43,9 +47,9 @@ def format_solve(result: SolveResult, policies: list[Policy], objective: Objecti
     ]
     for policy in policies:
         per_value = profile_values(policy.model, policy.value)
-        parts = {}
-        shares = {}
-        firsts = {}
+        parts: dict[str, np.ndarray] = {}
+        shares: dict[str, float] = {}
+        firsts: dict[str, str] = {}
         pm = policy.model
         for s in range(pm.n_states):
             w = pm.initial[s]
@@ -60,8 +64,9 @@ def format_solve(result: SolveResult, policies: list[Policy], objective: Objecti
                 continue
             pp = parts[label] / shares[label]
             out.append(
-                f"{policy.name:<22} {label:<18} {shares[label]:>6.1%}  {firsts.get(label, ''):<36} "
-                f"{per_value[label]:>10.4g} {pp[0]:>6.2f} {pp[1]:>6.2f} {pp[2]:>10,.0f} {pp[3]:>6.2f}"
+                f"{policy.name:<22} {label:<18} {shares[label]:>6.1%}  "
+                f"{firsts.get(label, ''):<36} {per_value[label]:>10.4g} {pp[0]:>6.2f} "
+                f"{pp[1]:>6.2f} {pp[2]:>10,.0f} {pp[3]:>6.2f}"
             )
         c = policy.cohort_parts
         out.append(
@@ -89,9 +94,10 @@ def format_solve(result: SolveResult, policies: list[Policy], objective: Objecti
     return "\n".join(out)
 
 
-def format_voi(rows, objective: Objective) -> str:
+def format_voi(rows: list[TestingValueRow], objective: Objective) -> str:
     out = ["", f"value of information ({objective.label()}; gain over no testing)",
-           f"{'information':<14} {'profile':<18} {'optimal value':>14} {'value of information':>21}  first line"]
+           (f"{'information':<14} {'profile':<18} {'optimal value':>14} "
+            f"{'value of information':>21}  first line")]
     for r in rows:
         out.append(f"{r.information:<14} {r.profile:<18} {r.value:>14.5g} "
                    f"{r.value_of_testing:>21.4g}  {r.first_line}")
@@ -109,11 +115,11 @@ def format_explain(state: State, rows: list[ExplainRow], objective: Objective,
     ]
     for r in rows:
         if r.eligible:
-            ev = r.p_events
+            value, parts, months, ev = r.estimates()
             out.append(
-                f"{'* ' if r.best else '  '}{r.regimen:<36} {r.value:>10.4g} {r.parts['ly']:>6.2f} "
-                f"{r.parts['qaly']:>6.2f} {r.parts['cost']:>10,.0f} {r.parts['toxicity']:>6.2f} "
-                f"{r.months_on_line:>6.1f} {ev['death']:>6.2f}/{ev.get('progression', 0):.2f}/"
+                f"{'* ' if r.best else '  '}{r.regimen:<36} {value:>10.4g} {parts['ly']:>6.2f} "
+                f"{parts['qaly']:>6.2f} {parts['cost']:>10,.0f} {parts['toxicity']:>6.2f} "
+                f"{months:>6.1f} {ev['death']:>6.2f}/{ev.get('progression', 0):.2f}/"
                 f"{ev.get('toxicity', 0):.2f}  {r.evidence_level}; {r.sources}"
             )
         else:

@@ -5,8 +5,8 @@ line to the first solves the model exactly (Bellman 1957; Puterman 1994, section
 is one compiled pass (numba) over the CSR arrays of ``DecisionModel``: each (state, regimen)
 pair's value is its reward plus the discounted weights times its successors' values, and each
 state takes its best pair. States of one line do not depend on each other, so large models sweep
-each line on all cores; the result is the same on any number of threads. The same sweep with the choice fixed evaluates any policy (a named
-strategy).
+each line on all cores; the result is the same on any number of threads. The same sweep with
+the choice fixed evaluates any policy (a named strategy).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numba
 import numpy as np
+from numpy.typing import DTypeLike
 
 from sequencer.model.build import DecisionModel
 
@@ -34,10 +35,18 @@ class Sweep:
     q: np.ndarray  # (pair,) value of each pair under the chosen continuation
     seconds: float
 
+    def require_parts(self) -> np.ndarray:
+        """``parts``, which only a sweep run with ``parts=True`` has; ``ValueError`` otherwise."""
+        if self.parts is None:
+            raise ValueError("parts: this sweep was run with parts=False; run it with parts=True")
+        return self.parts
+
 
 @numba.njit(cache=True, inline="always")
-def _one_state(s, state_ptr, succ_ptr, succ_state, succ_weight, reward, fixed, reward_parts,
-               value, q, choice, part):  # pragma: no cover - compiled
+def _one_state(s: int, state_ptr: np.ndarray, succ_ptr: np.ndarray, succ_state: np.ndarray,
+               succ_weight: np.ndarray, reward: np.ndarray, fixed: np.ndarray,
+               reward_parts: np.ndarray, value: np.ndarray, q: np.ndarray, choice: np.ndarray,
+               part: np.ndarray) -> None:  # pragma: no cover - compiled
     first, last = state_ptr[s], state_ptr[s + 1]
     best = -np.inf
     for p in range(first, last):
@@ -65,8 +74,10 @@ def _one_state(s, state_ptr, succ_ptr, succ_state, succ_weight, reward, fixed, r
             part[s, k] = acc
 
 
-def _sweep_body(blocks, state_ptr, succ_ptr, succ_state, succ_weight, reward, fixed,
-                reward_parts, value, q, choice, part):  # pragma: no cover - compiled
+def _sweep_body(blocks: np.ndarray, state_ptr: np.ndarray, succ_ptr: np.ndarray,
+                succ_state: np.ndarray, succ_weight: np.ndarray, reward: np.ndarray,
+                fixed: np.ndarray, reward_parts: np.ndarray, value: np.ndarray, q: np.ndarray,
+                choice: np.ndarray, part: np.ndarray) -> None:  # pragma: no cover - compiled
     for blk in range(blocks.shape[0]):  # lines, last first; states within a line are independent
         lo, hi = blocks[blk, 0], blocks[blk, 1]
         p0, p1 = state_ptr[lo], state_ptr[hi]
@@ -84,15 +95,19 @@ _serial_kernel = numba.njit(cache=True, nogil=True)(_sweep_body)
 
 
 @numba.njit(cache=True, nogil=True)
-def _states_kernel(order, state_ptr, succ_ptr, succ_state, succ_weight, reward, fixed,
-                   reward_parts, value, q, choice, part):  # pragma: no cover - compiled
+def _states_kernel(order: np.ndarray, state_ptr: np.ndarray, succ_ptr: np.ndarray,
+                   succ_state: np.ndarray, succ_weight: np.ndarray, reward: np.ndarray,
+                   fixed: np.ndarray, reward_parts: np.ndarray, value: np.ndarray,
+                   q: np.ndarray, choice: np.ndarray,
+                   part: np.ndarray) -> None:  # pragma: no cover - compiled
     for s in order:  # descending: every successor (a later line, a higher index) comes first
         _one_state(s, state_ptr, succ_ptr, succ_state, succ_weight, reward, fixed,
                    reward_parts, value, q, choice, part)
 
 
 @numba.njit(cache=True, nogil=True)
-def _reachable(root, state_ptr, succ_ptr, succ_state, n_states):  # pragma: no cover - compiled
+def _reachable(root: int, state_ptr: np.ndarray, succ_ptr: np.ndarray, succ_state: np.ndarray,
+               n_states: int) -> np.ndarray:  # pragma: no cover - compiled
     seen = np.zeros(n_states, dtype=np.bool_)
     seen[root] = True
     for s in range(root, n_states):  # successors have higher indices: one pass suffices
@@ -103,7 +118,8 @@ def _reachable(root, state_ptr, succ_ptr, succ_state, n_states):  # pragma: no c
 
 
 @numba.njit(cache=True, nogil=True)
-def _states_reward(order, state_ptr, reward_parts, weights):  # pragma: no cover - compiled
+def _states_reward(order: np.ndarray, state_ptr: np.ndarray, reward_parts: np.ndarray,
+                   weights: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
     out = np.full(reward_parts.shape[0], np.nan)
     for s in order:
         for p in range(state_ptr[s], state_ptr[s + 1]):
@@ -124,6 +140,8 @@ def reachable_states(model: DecisionModel, root: int) -> np.ndarray:
     """Indices of the states reachable from ``root`` (itself included), last line first: the
     order in which ``sweep(..., states=)`` solves them."""
     return _reachable(root, model.state_ptr, model.succ_ptr, model.succ_state, model.n_states)
+
+
 _parallel_kernel = numba.njit(cache=True, parallel=True)(_sweep_body)
 # Numba's fallback 'workqueue' threading layer must not run two parallel kernels at once (the
 # service solves from a thread pool), so parallel sweeps take turns; serial ones never wait.
@@ -143,7 +161,8 @@ def entry_pair(model: DecisionModel) -> np.ndarray:
     return np.repeat(np.arange(model.n_pairs), np.diff(model.succ_ptr))
 
 
-def _array(shape, fill, dtype=np.float64) -> np.ndarray:
+def _array(shape: int | tuple[int, ...], fill: float | None,
+           dtype: DTypeLike = np.float64) -> np.ndarray:
     return np.empty(shape, dtype) if fill is None else np.full(shape, fill, dtype)
 
 
@@ -165,7 +184,8 @@ def sweep(
     start = time.perf_counter()
     reward = np.ascontiguousarray(reward, dtype=np.float64)
     if reward.shape != (model.n_pairs,):
-        raise ValueError(f"reward must have one value per pair ({model.n_pairs}), got {reward.shape}")
+        raise ValueError(
+            f"reward must have one value per pair ({model.n_pairs}), got {reward.shape}")
     fill, unset = (None, None) if states is None else (np.nan, -1)  # states left unsolved
     value = _array(model.n_states, fill)
     q = np.empty(model.n_pairs)

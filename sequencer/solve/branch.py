@@ -27,15 +27,18 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from ortools.linear_solver import linear_solver_pb2, pywraplp
+from ortools.linear_solver.linear_solver_pb2 import MPSolutionResponse
 from ortools.linear_solver.python import model_builder as mb
+from ortools.linear_solver.pywraplp import Solver
 
 from sequencer.model.build import DecisionModel
 from sequencer.solve.backward import sweep
-from sequencer.solve.lp import MILP_GAP, SolverError, flow_matrix
+from sequencer.solve.lp import MILP_GAP, SolverError, fill_sparse, flow_matrix
+from sequencer.solve.objective import BudgetRow
 from sequencer.solve.result import Solution, SolveStatus
 
 MAX_NODES = 2000  # LPs solved before giving up (a count, so the answer does not depend on speed)
@@ -45,9 +48,10 @@ BUDGET_TOLERANCE = 1e-6  # relative, as ``solve``'s check of the reported policy
 
 
 class NodeLimitError(SolverError):
-    """The tree was not closed within ``MAX_NODES`` LPs; ``bound`` is the root LP's value."""
+    """The tree was not closed within ``MAX_NODES`` LPs; ``bound`` is the root LP's value (NaN
+    when no LP was solved: ``max_nodes`` 0)."""
 
-    def __init__(self, message: str, bound: float):
+    def __init__(self, message: str, bound: float) -> None:
         super().__init__(message)
         self.bound = bound
 
@@ -68,15 +72,15 @@ class BranchResult(Solution):
 class _Tree:
     """The LP of every node: one GLOP model whose variable upper bounds change per node."""
 
-    def __init__(self, model: DecisionModel, reward: np.ndarray, constraints):
+    def __init__(self, model: DecisionModel, reward: np.ndarray,
+                 constraints: Sequence[BudgetRow]) -> None:
         lower = np.concatenate([model.initial, np.full(len(constraints), -np.inf)])
         upper = np.concatenate([model.initial, [limit for _, _, limit in constraints]])
         built = mb.Model()
-        built.helper.fill_model_from_sparse_data(
-            np.zeros(model.n_pairs), np.full(model.n_pairs, np.inf), np.asarray(reward, float),
-            lower, upper, flow_matrix(model, constraints))
+        fill_sparse(built, np.zeros(model.n_pairs), np.full(model.n_pairs, np.inf),
+                    np.asarray(reward, float), lower, upper, flow_matrix(model, constraints))
         built.helper.set_maximize(True)
-        self.solver = pywraplp.Solver.CreateSolver("GLOP")
+        self.solver = Solver.CreateSolver("GLOP")
         # presolve would rebuild the problem at each node; without it GLOP re-solves from the
         # last basis (about 1 ms a node on a 728-pair model against 1.5 ms)
         self.solver.SetSolverSpecificParametersAsString("use_preprocessing:false")
@@ -95,16 +99,16 @@ class _Tree:
             self.variables[p].SetUb(0.0)
         self.zeroed = zeroed
         status = self.solver.Solve()
-        if status == pywraplp.Solver.INFEASIBLE:
+        if status == Solver.INFEASIBLE:
             return None
-        if status != pywraplp.Solver.OPTIMAL:
+        if status != Solver.OPTIMAL:
             raise SolverError(f"GLOP returned status {status} on a budget LP")
         return self.solver.Objective().Value()
 
     def solution(self) -> tuple[np.ndarray, np.ndarray]:
         """The flows of the last LP solved and its budget rows' multipliers (>= 0), read in one
         piece (per variable is 7x slower)."""
-        response = linear_solver_pb2.MPSolutionResponse()
+        response = MPSolutionResponse()
         self.solver.FillSolutionResponseProto(response)
         duals = np.abs(np.array(response.dual_value)[self.n_states:])
         return np.maximum(np.array(response.variable_value), 0.0), duals
@@ -116,7 +120,8 @@ class _Lagrangian:
     every policy of the node within the budgets (weak duality). With the parent's LP
     multipliers it is often below the incumbent, and the child's LP is never solved."""
 
-    def __init__(self, model: DecisionModel, reward: np.ndarray, constraints):
+    def __init__(self, model: DecisionModel, reward: np.ndarray,
+                 constraints: Sequence[BudgetRow]) -> None:
         self.model, self.reward = model, reward
         self.costs = model.reward[:, [column for _, column, _ in constraints]]
         self.limits = np.array([limit for _, _, limit in constraints])
@@ -132,17 +137,20 @@ class _Lagrangian:
 class _Incumbent:
     """The best policy within the budgets found so far, each candidate evaluated exactly."""
 
-    def __init__(self, model: DecisionModel, reward: np.ndarray, constraints):
+    def __init__(self, model: DecisionModel, reward: np.ndarray,
+                 constraints: Sequence[BudgetRow]) -> None:
         self.model, self.reward, self.constraints = model, reward, constraints
-        self.value, self.choice = -np.inf, None
+        self.value: float = -np.inf
+        self.choice: np.ndarray | None = None
 
     def offer(self, choice: np.ndarray) -> bool:
         """Evaluate ``choice``; keep it if it meets every budget and beats the incumbent.
         Returns whether it meets the budgets."""
         model = self.model
         result = sweep(model, self.reward, fixed=choice)
+        parts = result.require_parts()
         for _, column, limit in self.constraints:
-            if model.initial @ result.parts[:, column] > limit * (1 + BUDGET_TOLERANCE) + 1e-9:
+            if model.initial @ parts[:, column] > limit * (1 + BUDGET_TOLERANCE) + 1e-9:
                 return False
         value = float(model.initial @ result.value)
         if value > self.value:
@@ -150,8 +158,10 @@ class _Incumbent:
         return True
 
 
-def _rounded(model: DecisionModel, flows: np.ndarray, fallback: np.ndarray):
-    """The LP's policy read state by state: (choice, split states, their pairs with flow).
+def _rounded(model: DecisionModel, flows: np.ndarray, fallback: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]:
+    """The LP's policy read state by state: (choice, split states, their pairs with flow,
+    each state's total flow).
     ``choice`` takes the pair with the most flow where the LP goes and ``fallback`` elsewhere."""
     starts = model.state_ptr[:-1]
     total = np.add.reduceat(flows, starts)
@@ -169,7 +179,7 @@ def _rounded(model: DecisionModel, flows: np.ndarray, fallback: np.ndarray):
     return choice, split, options, total
 
 
-def branch_and_bound(model: DecisionModel, reward: np.ndarray, constraints,
+def branch_and_bound(model: DecisionModel, reward: np.ndarray, constraints: Sequence[BudgetRow],
                      fallback: np.ndarray, incumbent: np.ndarray | None = None,
                      gap: float = MILP_GAP, max_nodes: int | None = None) -> BranchResult:
     """Best deterministic policy with ``model.initial @ use <= limit`` for each budget in
@@ -187,10 +197,12 @@ def branch_and_bound(model: DecisionModel, reward: np.ndarray, constraints,
     ptr = model.state_ptr
     # best first: the open node with the highest parent bound (ties: the child with the most
     # flow in its parent); fewer LPs than depth first on the slowest models (114 against 198)
-    stack: list[tuple[float, int, tuple, np.ndarray | None]] = [(-np.inf, 0, (), None)]
+    stack: list[tuple[float, int, tuple[tuple[int, int], ...], np.ndarray | None]] = [
+        (-np.inf, 0, (), None)]
     order = 0  # entries: (-parent bound, order, fixings, parent's budget multipliers)
     lagrangian = _Lagrangian(model, reward, constraints)
-    nodes, bounded, bound, root_deterministic = 0, 0, None, False
+    nodes, bounded, root_deterministic = 0, 0, False
+    bound = np.nan  # the root LP's value, once solved
     while stack:
         if nodes >= max_nodes:
             raise NodeLimitError(f"branch and bound did not close within {max_nodes} LPs",
@@ -210,7 +222,7 @@ def branch_and_bound(model: DecisionModel, reward: np.ndarray, constraints,
                 raise SolverError(f"no policy meets the budgets "
                                   f"{[(n, limit) for n, _, limit in constraints]}")
             continue
-        if bound is None:
+        if not fixings:  # the root: the only node without fixings, and the first solved
             bound = value
         if value <= enough:
             continue  # nothing in this node beats the incumbent by more than the gap

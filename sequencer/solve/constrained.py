@@ -48,11 +48,12 @@ class LagrangianResult(Solution):
     budget_use: float
 
 
-def _totals(model: DecisionModel, result: Sweep, reward: np.ndarray, column: int):
+def _totals(model: DecisionModel, result: Sweep, reward: np.ndarray,
+            column: int) -> tuple[float, float]:
     chosen = result.choice
     # objective and budget of the policy for the cohort (parts are discounted sums)
     objective = float(model.initial @ _evaluate(model, reward, chosen))
-    use = float(model.initial @ result.parts[:, column])
+    use = float(model.initial @ result.require_parts()[:, column])
     return objective, use
 
 

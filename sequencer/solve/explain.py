@@ -30,6 +30,14 @@ class ExplainRow:
     sources: str
     best: bool = False
 
+    def estimates(self) -> tuple[float, dict[str, float], float, dict[str, float]]:
+        """``(value, parts, months_on_line, p_events)`` of an eligible row; ``ValueError`` for
+        an ineligible one, which has none."""
+        if (self.value is None or self.parts is None or self.months_on_line is None
+                or self.p_events is None):
+            raise ValueError(f"regimen {self.regimen}: not eligible ({self.reason}), no estimates")
+        return self.value, self.parts, self.months_on_line, self.p_events
+
 
 def evidence_sources(inputs: ModelInputs, regimen: str, line: int) -> str:
     """Where a regimen's estimates at ``line`` come from: its trials (and any borrowing rule),
@@ -64,6 +72,7 @@ def explain_state(inputs: ModelInputs, state: State, objective: Objective,
     root = model.index(state)
     by_regimen = {model.regimens[model.pair_regimen[p]]: p for p in model.pairs(root)}
     best_pair = solved.choice[root]
+    continuation = solved.require_parts()
     rows = []
     for regimen, entry in inputs.catalogue.regimens.items():
         if state.line not in entry.lines:
@@ -77,7 +86,7 @@ def explain_state(inputs: ModelInputs, state: State, objective: Objective,
         p = by_regimen[regimen]
         lo, hi = model.succ_ptr[p], model.succ_ptr[p + 1]
         succ, w = model.succ_state[lo:hi], model.succ_weight[lo:hi]
-        parts = model.reward[p] + (w[:, None] * solved.parts[succ]).sum(axis=0)
+        parts = model.reward[p] + (w[:, None] * continuation[succ]).sum(axis=0)
         outcome = line_outcome(inputs, state, regimen)
         rows.append(ExplainRow(
             regimen, True, "", float(solved.q[p]),

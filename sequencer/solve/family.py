@@ -4,9 +4,10 @@ A recommendation needs the model from the patient's state at the posterior and p
 (the point estimates) and at each interval draw (the credible intervals). ``OptionSet`` holds,
 for one set of model options, the inputs of the means and of every draw; each owns its line
 cache (``sequencer.model.cache``), which lives as long as the option set: a state never seen
-before re-uses the lines other requests already computed. ``ModelSet`` is the model of a set of roots (the standard
-cohort's profiles, or one patient's state) at the means and at every draw, with its sweeps per
-objective, so a state inside it is answered by reading arrays, without solving again.
+before re-uses the lines other requests already computed. ``ModelSet`` is the model of a set of
+roots (the standard cohort's profiles, or one patient's state) at the means and at every draw,
+with its sweeps per objective, so a state inside it is answered by reading arrays, without
+solving again.
 
 Nothing here holds patient identifiers: the keys are model states and options.
 """
@@ -67,15 +68,20 @@ class ModelSet:
         used = min(available, max(MIN_DRAWS, DRAW_STATE_BUDGET // self.mean.n_states - 1))
         keys = pair_template_keys(self.mean)  # what each pair's line depends on, once
         self.draws = [options.build(k, roots, like=self.mean, keys=keys) for k in range(used)]
-        self._sweeps = LRU(sweep_sets)
-        self.memo = LRU(STATE_MEMO)  # per-state results that do not depend on the objective
-        self._reach = LRU(STATE_MEMO)
+        self._sweeps: LRU[Objective, Solved] = LRU(sweep_sets)
+        # per-state results that do not depend on the objective: (state, regimens) -> where
+        # each regimen's pair sits per draw, and its line's median months and P(AE) per draw
+        self.memo: LRU[tuple[State, tuple[str, ...]], tuple[np.ndarray, np.ndarray]] = LRU(
+            STATE_MEMO)
+        self._own: LRU[State, DecisionModel] = LRU(STATE_MEMO)  # the means' model per state
+        # (state, position of the model whose successor arrays are used) -> reachable states
+        self._reach: LRU[tuple[State, int], np.ndarray] = LRU(STATE_MEMO)
 
     def own_model(self, state: State) -> DecisionModel:
         """The means' model from ``state`` alone (a budget is per patient, from their state),
         cut out of this set's: no draws, whose values come from this set's sweeps. Kept in
-        ``_reach``, with the index sets whose arrays it is cut from."""
-        return self._reach.get_or_make(("own model", state), lambda: Cut.of(
+        ``_own``; the index set it is cut from is kept in ``_reach``."""
+        return self._own.get_or_make(state, lambda: Cut.of(
             self.mean, self.mean.index(state), self._reachable(self.mean, state)).apply(self.mean))
 
     def __contains__(self, state: State) -> bool:
@@ -135,8 +141,9 @@ def pair_parts(model: DecisionModel, parts: np.ndarray, s: int) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
-def _pair_parts(lo, hi, succ_ptr, succ_state, succ_weight, reward,
-                parts):  # pragma: no cover - compiled
+def _pair_parts(lo: int, hi: int, succ_ptr: np.ndarray, succ_state: np.ndarray,
+                succ_weight: np.ndarray, reward: np.ndarray,
+                parts: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
     out = np.empty((hi - lo, parts.shape[1]))
     for p in range(lo, hi):
         for k in range(parts.shape[1]):

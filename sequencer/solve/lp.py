@@ -21,6 +21,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -31,7 +32,7 @@ from ortools.linear_solver.python import model_builder as mb
 from sequencer.errors import SequencerError
 from sequencer.model.build import DecisionModel
 from sequencer.solve.backward import entry_pair
-from sequencer.solve.objective import Budget
+from sequencer.solve.objective import Budget, BudgetRow
 from sequencer.solve.result import Solution, SolveStatus
 
 LP_SOLVERS = ("glop", "pdlp", "highs")
@@ -46,7 +47,7 @@ _NATIVE_OUTPUT = threading.Lock()
 
 
 @contextmanager
-def _stdout_to_stderr():
+def _stdout_to_stderr() -> Iterator[None]:
     """Send the solver library's own prints (HiGHS writes some to C stdout whatever its options)
     to stderr, so they never mix with a command's table or CSV on stdout."""
     sys.stdout.flush()
@@ -87,7 +88,7 @@ def flow_choice(model: DecisionModel, occupation: np.ndarray) -> np.ndarray:
     return np.where(reached, best, -1)
 
 
-def flow_matrix(model: DecisionModel, constraints=()) -> sp.csr_matrix:
+def flow_matrix(model: DecisionModel, constraints: Sequence[BudgetRow] = ()) -> sp.csr_matrix:
     """(state x pair) matrix of the flow-conservation rows, then one row per budget in
     ``constraints`` ([(name, reward column, limit)]). Built as CSR arrays directly (scipy's
     COO-to-CSR route took a third of a 728-pair budget solve); entries into the same state from
@@ -112,9 +113,19 @@ def flow_matrix(model: DecisionModel, constraints=()) -> sp.csr_matrix:
     return sp.csr_matrix((val, key % n, indptr), shape=(n_rows, n))
 
 
+def fill_sparse(lp: mb.Model, lower: np.ndarray, upper: np.ndarray, objective: np.ndarray,
+                row_lower: np.ndarray, row_upper: np.ndarray, matrix: sp.csr_matrix) -> None:
+    """Load into ``lp`` its variables' ``lower`` and ``upper`` bounds, the ``objective``, the
+    rows' bounds and the constraint ``matrix``, in one call (OR-Tools' model builder)."""
+    # OR-Tools' stub spells each array as pybind11's ndarray[float64[m, 1]], which mypy reads
+    # as a shape type that no numpy array has
+    lp.helper.fill_model_from_sparse_data(lower, upper, objective, row_lower, row_upper, matrix)  # type: ignore[arg-type]
+
+
 def occupation_bound(model: DecisionModel) -> np.ndarray:
     """Upper bound on each state's discounted occupation under any policy: the initial mass plus
-    the largest weighted inflow from each predecessor, capped at one (a tight big-M for the MILP)."""
+    the largest weighted inflow from each predecessor, capped at one (a tight big-M for the
+    MILP)."""
     bound = model.initial.astype(float).copy()
     owner = entry_pair(model)
     lines = np.unique(model.line)
@@ -175,9 +186,8 @@ def solve_lp(
     if deterministic:  # finite bounds on every variable (CP-SAT needs them)
         var_upper[:n] = occupation_bound(model)[model.pair_state]
         var_upper[n:] = 1.0
-    lp.helper.fill_model_from_sparse_data(
-        np.zeros(n_vars), var_upper, objective, np.concatenate(lower), np.concatenate(upper), matrix
-    )
+    fill_sparse(lp, np.zeros(n_vars), var_upper, objective, np.concatenate(lower),
+                np.concatenate(upper), matrix)
     lp.helper.set_maximize(True)
     if deterministic:
         for k in range(n, 2 * n):

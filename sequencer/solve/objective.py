@@ -17,6 +17,8 @@ from sequencer.vocabulary import (
 )
 
 OBJECTIVES = tuple(ids(OBJECTIVE_KINDS))
+#: one budget as the solvers take it: (name, reward column, limit)
+BudgetRow = tuple[str, int, float]
 
 
 class ObjectiveError(ValueError):
@@ -67,7 +69,7 @@ class Budget:
             if value is not None and not value >= 0:
                 raise ObjectiveError(f"budget {name}: {value} must be >= 0")
 
-    def constraints(self) -> list[tuple[str, int, float]]:
+    def constraints(self) -> list[BudgetRow]:
         """[(name, reward column, limit)] for the budgets that are set."""
         return [(name, REWARD_PARTS.index(name), float(getattr(self, name)))
                 for name in BUDGET_PARTS if getattr(self, name) is not None]

@@ -35,7 +35,7 @@ class Policy:
     @classmethod
     def from_sweep(cls, model: DecisionModel, objective: Objective, result: Sweep,
                    name: str = "optimal") -> Policy:
-        return cls(model, objective, result.choice, result.value, result.parts, name)
+        return cls(model, objective, result.choice, result.value, result.require_parts(), name)
 
     def regimen(self, state: State | int) -> str:
         s = state if isinstance(state, int) else self.model.index(state)
@@ -61,19 +61,22 @@ class Policy:
             np.add.at(reach, m.succ_state[lo:hi], reach[s] * m.succ_prob[lo:hi])
         return reach
 
-    def rows(self) -> list[dict]:
-        """One row per reachable state: strategy, line, state, regimen, reach probability, parts."""
+    def rows(self) -> list[dict[str, str | int | float]]:
+        """One row per reachable state: strategy, line, state, regimen, reach probability, parts;
+        by line, then the most likely state first."""
         reach = self.reach()
-        out = []
+        keyed: list[tuple[int, float, dict[str, str | int | float]]] = []
         for s in np.flatnonzero(reach > 0):
             state = self.model.states[s]
-            row = {"strategy": self.name, "line": state.line, "state": state.label(),
-                   "regimen": self.regimen(int(s)), "reach_probability": float(reach[s]),
-                   "value": float(self.value[s])}
+            probability = float(reach[s])
+            row: dict[str, str | int | float] = {
+                "strategy": self.name, "line": state.line, "state": state.label(),
+                "regimen": self.regimen(int(s)), "reach_probability": probability,
+                "value": float(self.value[s])}
             row.update(zip(PART_NAMES, self.parts[s].tolist()))
-            out.append(row)
-        out.sort(key=lambda r: (r["line"], -r["reach_probability"]))
-        return out
+            keyed.append((state.line, -probability, row))
+        keyed.sort(key=lambda k: (k[0], k[1]))
+        return [row for _, _, row in keyed]
 
     def to_csv(self, path: str | Path | None = None) -> str:
         text = policies_csv([self])

@@ -12,7 +12,9 @@ identifiers; nothing is written to disk or logs.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import combinations, product
 
 import numpy as np
@@ -37,8 +39,14 @@ SOLVER_TIME_LIMIT = 10.0  # seconds, for a budget request's MILP if the tree sea
 OPTION_SETS = 6  # option sets kept in memory (about 10 MB each: inputs and line caches per draw)
 PER_STATE_SETS = 256  # model sets of single patient states kept in memory
 PER_STATE_MAX_STATES = 5_000  # larger single-state model sets are not kept
-DEFAULT_OPTIONS = (False, InformationStrategy(), 0.0)  # the request's default options
+#: a request's model options: (include investigational regimens, information, discount rate)
+Options = tuple[bool, InformationStrategy, float]
+DEFAULT_OPTIONS: Options = (False, InformationStrategy(), 0.0)  # the request's default options
 STANDARD_OBJECTIVES = (Objective("qaly"), Objective("ly"), Objective("nmb"))
+#: an answer's cache key (``answer_key``): state, options, objective, budget
+AnswerKey = tuple[State, Options, Objective, Budget]
+#: per regimen and reward part: (2.5% quantile, 97.5% quantile, draws)
+Interval = tuple[float, float, int]
 
 
 @dataclass(frozen=True)
@@ -50,7 +58,7 @@ class Query:
     info: InformationStrategy = field(default_factory=InformationStrategy)
     discount_rate: float = 0.0
 
-    def options(self) -> tuple:
+    def options(self) -> Options:
         return (self.include_investigational, self.info, self.discount_rate)
 
 
@@ -68,25 +76,26 @@ class Recommender:
         rng = np.random.default_rng(seed)
         self.draw_index = rng.choice(sources.posterior.n_draws, size=draws, replace=False)
         self._parameter_seeds = rng.integers(0, 2**63 - 1, size=draws)
-        self._option_sets = LRU(OPTION_SETS)  # bounded: discount_rate is any float
-        self._per_state = LRU(PER_STATE_SETS)
-        self._cohorts: dict[tuple, ModelSet] = {}
-        self._precomputed: dict[tuple, Answer] = {}
-        self._answers = LRU(cache_size)
-        self.responses = LRU(2 * cache_size)  # serialised HTTP answers (routes/recommendations)
+        # bounded: discount_rate is any float
+        self._option_sets: LRU[Options, OptionSet] = LRU(OPTION_SETS)
+        self._per_state: LRU[tuple[State, Options], ModelSet] = LRU(PER_STATE_SETS)
+        self._cohorts: dict[Options, ModelSet] = {}
+        self._precomputed: dict[AnswerKey, Answer] = {}
+        self._answers: LRU[AnswerKey, Answer] = LRU(cache_size)
+        # serialised HTTP answers (routes/recommendations), per answer key and ECOG group
+        self.responses: LRU[tuple[AnswerKey, int], bytes] = LRU(2 * cache_size)
         self._lock = threading.RLock()  # creating option sets; precomputing
 
-    def option_set(self, options: tuple) -> OptionSet:
+    def option_set(self, options: Options) -> OptionSet:
         """Inputs at the means and for every interval draw (cached per options)."""
         def make() -> OptionSet:
             investigational, info, discount_rate = options
-            kw = {"include_investigational": investigational, "info": info,
-                  "discount_rate": discount_rate, "max_lines": MAX_LINE}
-            draws = [self.sources.inputs(draw=int(self.draw_index[k]),
-                                         parameters=np.random.default_rng(
-                                             int(self._parameter_seeds[k])), **kw)
+            inputs = partial(self.sources.inputs, include_investigational=investigational,
+                             info=info, discount_rate=discount_rate, max_lines=MAX_LINE)
+            draws = [inputs(draw=int(self.draw_index[k]),
+                            parameters=np.random.default_rng(int(self._parameter_seeds[k])))
                      for k in range(len(self.draw_index))]
-            return OptionSet(self.sources.inputs(**kw), draws)
+            return OptionSet(inputs(), draws)
         with self._lock:
             return self._option_sets.get_or_make(options, make)
 
@@ -105,7 +114,8 @@ class Recommender:
                 self._per_state.put(key, found)
         return found
 
-    def precompute(self, objectives=STANDARD_OBJECTIVES, options=DEFAULT_OPTIONS) -> int:
+    def precompute(self, objectives: Sequence[Objective] = STANDARD_OBJECTIVES,
+                   options: Options = DEFAULT_OPTIONS) -> int:
         """Answer every state reachable from the standard profiles; returns the count."""
         with self._lock:
             option_set = self.option_set(options)
@@ -181,13 +191,14 @@ class Recommender:
         draws = self._draw_metrics(models, solved_all, state, [r.regimen for r in rows])
         alternatives = []
         for r in rows:
+            value, parts, _, _ = r.estimates()
             line = line_components(inputs, state, r.regimen)
             d = draws[r.regimen]  # (4, draws) quantiles: ly, qaly, median, p_ae
             alternatives.append(Alternative(
                 regimen=r.regimen, name=inputs.catalogue.regimens[r.regimen].name,
                 recommended=r.regimen == recommended, evidence_level=r.evidence_level,
-                objective_value=float(r.value), life_years=_estimate(r.parts["ly"], d[0]),
-                qalys=_estimate(r.parts["qaly"], d[1]),
+                objective_value=float(value), life_years=_estimate(parts["ly"], d[0]),
+                qalys=_estimate(parts["qaly"], d[1]),
                 median_months_on_line=_estimate(line.median_months, d[2]),
                 probability_grade3_ae=_estimate(line.p_ae, d[3]),
                 evidence=evidence_sources(inputs, r.regimen, state.line)))
@@ -199,14 +210,14 @@ class Recommender:
                       budget_status=budget_status)
 
     def _draw_metrics(self, models: ModelSet, solved: Solved, state: State,
-                      regimens: list[str]) -> dict[str, tuple]:
+                      regimens: list[str]) -> dict[str, list[Interval]]:
         """Per regimen, the 2.5% and 97.5% quantiles over draws of LY, QALY, median months
         on the line and P(grade >= 3 AE), with the number of draws."""
         where, lines = self._line_draws(models, state, regimens)
         values = np.full((len(regimens), 4, len(models.draws)), np.nan)
         values[:, 2:] = lines
         for k, model in enumerate(models.draws):
-            parts = pair_parts(model, solved.draws[k].parts, model.index(state))
+            parts = pair_parts(model, solved.draws[k].require_parts(), model.index(state))
             offered = where[k] >= 0
             values[offered, :2, k] = parts[where[k, offered], :2]
         counts = np.isfinite(values).sum(axis=2)
@@ -262,7 +273,7 @@ def first_line_roots(vocabulary: Vocabulary) -> dict[State, float]:
     return {state: 1.0 / len(states) for state in states}
 
 
-def answer_key(query: Query) -> tuple:
+def answer_key(query: Query) -> AnswerKey:
     """The answer's cache key: the willingness to pay matters only to the objectives that use
     it (net monetary benefit)."""
     objective = query.objective
@@ -285,7 +296,7 @@ def linear_quantiles(values: np.ndarray, qs: tuple[float, ...]) -> list[np.ndarr
     return out
 
 
-def _estimate(point: float, interval: tuple[float, float, int]) -> Estimate:
+def _estimate(point: float, interval: Interval) -> Estimate:
     lower, upper, draws = interval
     return Estimate(float(point), float(lower), float(upper), draws)
 
@@ -294,10 +305,9 @@ def _plan(policy: Policy, s: int, depth: int, probability: float | None = None) 
     """The recommendation now and, for each likely way this line ends, the next one."""
     m = policy.model
     p = policy.choice[s]
-    here = {"line": int(m.states[s].line), "state": m.states[s].label(),
-            "regimen": policy.regimen(s), "probability": probability}
+    line, label, regimen = int(m.states[s].line), m.states[s].label(), policy.regimen(s)
     if depth <= 1:
-        return PlanStep(**here)
+        return PlanStep(line, label, regimen, probability=probability)
     lo, hi = m.succ_ptr[p], m.succ_ptr[p + 1]
     then = []
     for j in np.argsort(-m.succ_prob[lo:hi]):
@@ -305,5 +315,6 @@ def _plan(policy: Policy, s: int, depth: int, probability: float | None = None) 
         if prob < PLAN_MIN_PROBABILITY:
             break
         then.append(_plan(policy, int(m.succ_state[lo + j]), depth - 1, prob))
-    return PlanStep(**here, then=tuple(then), probability_death_on_line=float(m.p_death[p]),
+    return PlanStep(line, label, regimen, then=tuple(then), probability=probability,
+                    probability_death_on_line=float(m.p_death[p]),
                     probability_supportive_care_after=float(m.p_supportive[p]))

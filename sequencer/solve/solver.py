@@ -17,7 +17,7 @@ says in ``detail`` which route was taken where that matters ("budgets not bindin
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,7 +27,7 @@ from sequencer.solve import branch
 from sequencer.solve.backward import Sweep, solve_backward, sweep
 from sequencer.solve.constrained import BudgetInfeasibleError, least_use, solve_lagrangian
 from sequencer.solve.lp import LP_SOLVERS, MILP_GAP, LPResult, SolverError, solve_lp
-from sequencer.solve.objective import Budget, Objective
+from sequencer.solve.objective import Budget, BudgetRow, Objective
 from sequencer.solve.policy import Policy
 from sequencer.solve.result import Solution, SolveStatus, describe, join_details
 
@@ -78,7 +78,7 @@ class _Problem:
     start: float  # perf_counter at the call
 
     @property
-    def constraints(self):
+    def constraints(self) -> list[BudgetRow]:
         return self.budget.constraints()
 
     def choice(self, result: Solution) -> np.ndarray:
@@ -106,8 +106,17 @@ class _Bound:
     candidate: np.ndarray | None = None  # a deterministic policy within the budgets
     deterministic: Policy | None = None  # a deterministic policy that attains the bound
 
+    def randomised(self, exact: Solution | None) -> tuple[float, int]:
+        """The randomised optimum and the iterations that found it: the search's, or with the
+        tree's root LP as the bound, the branch and bound's (``exact``)."""
+        if self.result is not None:
+            return self.result.value, self.result.iterations
+        if isinstance(exact, branch.BranchResult):
+            return exact.bound, exact.iterations
+        raise SolverError(f"{self.how}: no randomised optimum without the branch and bound")
 
-def _require(name: str, value: str, allowed) -> None:
+
+def _require(name: str, value: str, allowed: Sequence[str]) -> None:
     if value not in allowed:
         raise ValueError(f"{name}: {value!r} is not one of {list(allowed)}")
 
@@ -177,9 +186,8 @@ def _under_budget(p: _Problem, method: str, milp: bool | None) -> SolveResult:
     else:
         route = "lp"
     bound = _BOUNDS[route](p)
-    randomised = None if bound.result is None else bound.result.value
-    iterations = None if bound.result is None else bound.result.iterations
     if bound.deterministic is not None:
+        randomised, iterations = bound.randomised(None)
         return _result(p, bound.deterministic, SolveStatus.OPTIMAL, LP_DETERMINISTIC,
                        iterations, bound.how, randomised, bound.multiplier)
     lagrangian = None if bound.candidate is None else p.policy(bound.candidate)
@@ -192,8 +200,6 @@ def _under_budget(p: _Problem, method: str, milp: bool | None) -> SolveResult:
         how = f"{bound.how} + {how_exact.format(p.milp_solver)}"
     if exact is not None:
         policy, status, detail = p.policy(p.choice(exact)), exact.status, exact.detail
-        if randomised is None:  # the tree's root LP is the bound
-            randomised, iterations = exact.bound, exact.iterations
         if lagrangian is not None and lagrangian.cohort_value > policy.cohort_value:
             policy = lagrangian  # the exact search stopped early at a worse incumbent
             detail = join_details(detail, "the Lagrangian deterministic policy is better")
@@ -215,6 +221,7 @@ def _under_budget(p: _Problem, method: str, milp: bool | None) -> SolveResult:
         detail = join_details(f"{bound.result.detail}: the randomised optimum is not exact",
                               f"deterministic policy {describe(status, detail)}")
         status = bound.result.status
+    randomised, iterations = bound.randomised(exact)
     return _result(p, policy, status, detail, iterations, how, randomised, bound.multiplier)
 
 
@@ -293,17 +300,18 @@ def _check_budget(model: DecisionModel, budget: Budget) -> None:
             )
 
 
-def _use(model: DecisionModel, policy: Policy, constraints) -> dict[str, float]:
+def _use(model: DecisionModel, policy: Policy,
+         constraints: Sequence[BudgetRow]) -> dict[str, float]:
     return {name: float(model.initial @ policy.parts[:, column]) for name, column, _ in constraints}
 
 
-def _within(model: DecisionModel, policy: Policy, constraints) -> bool:
+def _within(model: DecisionModel, policy: Policy, constraints: Sequence[BudgetRow]) -> bool:
     use = _use(model, policy, constraints)
     return all(use[name] <= limit * (1 + 1e-6) + 1e-9 for name, _, limit in constraints)
 
 
-def _result(p: _Problem, policy: Policy, status: SolveStatus, detail: str, iterations, how: str,
-            randomised: float, multiplier: float | None) -> SolveResult:
+def _result(p: _Problem, policy: Policy, status: SolveStatus, detail: str, iterations: int,
+            how: str, randomised: float, multiplier: float | None) -> SolveResult:
     return SolveResult(policy, policy.cohort_value, status, iterations, p.elapsed(), how,
                        _use(p.model, policy, p.constraints), randomised, multiplier,
                        randomised - policy.cohort_value, detail)

@@ -11,18 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sequencer.errors import SequencerError
+from sequencer.evidence.catalogue import Catalogue
 from sequencer.model.build import DecisionModel
 from sequencer.model.states import State
 from sequencer.solve.backward import sweep
 from sequencer.solve.objective import Budget, Objective
 from sequencer.solve.policy import Policy
-from sequencer.vocabulary import CPS_BANDS, HER2_STATUSES, LINES, CpsBand, Her2Status, ids
+from sequencer.vocabulary import CPS_BAND_IDS, HER2_STATUS_IDS, LINES, CpsBand, Her2Status
 
 DEFAULT_POLICIES = Path(__file__).resolve().parents[2] / "policies"
 
@@ -33,8 +35,8 @@ class StrategyError(SequencerError):
 
 class When(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    cps: list[CpsBand] = ids(CPS_BANDS)
-    her2: list[Her2Status] = ids(HER2_STATUSES)
+    cps: list[CpsBand] = list(CPS_BAND_IDS)
+    her2: list[Her2Status] = list(HER2_STATUS_IDS)
 
     def matches(self, state: State) -> bool:
         return state.cps in self.cps and state.her2 in self.her2
@@ -65,7 +67,7 @@ class Strategy(BaseModel):
         return own + later
 
 
-def load_strategy(path: str | Path, catalogue) -> Strategy:
+def load_strategy(path: str | Path, catalogue: Catalogue) -> Strategy:
     path = Path(path)
     if not path.exists():
         raise StrategyError(f"{path}: strategy file not found")
@@ -76,7 +78,7 @@ def load_strategy(path: str | Path, catalogue) -> Strategy:
     return strategy_from_dict(raw, str(path), catalogue)
 
 
-def strategy_from_dict(raw, where: str, catalogue) -> Strategy:
+def strategy_from_dict(raw: Any, where: str, catalogue: Catalogue) -> Strategy:
     """Validate a strategy given as data; errors start with ``where`` and name the step."""
     try:
         strategy = Strategy.model_validate(raw)
@@ -109,7 +111,8 @@ def available_strategies(folder: str | Path = DEFAULT_POLICIES) -> dict[str, Pat
     return {p.stem: p for p in sorted(Path(folder).glob("*.yaml")) if p.stem != "budgets"}
 
 
-def load_named(name: str, catalogue, folder: str | Path = DEFAULT_POLICIES) -> Strategy:
+def load_named(name: str, catalogue: Catalogue,
+               folder: str | Path = DEFAULT_POLICIES) -> Strategy:
     known = available_strategies(folder)
     if name not in known:
         raise StrategyError(f"strategy: '{name}' is not one of {sorted(known)}")

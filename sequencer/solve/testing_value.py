@@ -13,9 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from sequencer.model.build import DecisionModel, build_model, cohort_roots
 from sequencer.model.inputs import ModelInputs
-from sequencer.model.states import InformationStrategy
+from sequencer.model.states import InformationStrategy, State
 from sequencer.solve.backward import solve_backward
 from sequencer.solve.objective import Objective
 
@@ -37,11 +39,11 @@ class TestingValueRow:
     first_line: str
 
 
-def profile_label(state) -> str:
+def profile_label(state: State) -> str:
     return f"HER2+ CPS{state.cps}" + (" MSI-H" if state.msi_high else "")
 
 
-def profile_values(model: DecisionModel, value) -> dict[str, float]:
+def profile_values(model: DecisionModel, value: np.ndarray) -> dict[str, float]:
     """Value per biomarker profile (CPS band, MSI): the initial-probability-weighted mean over
     the profile's first-line states."""
     totals: dict[str, list[float]] = {}
@@ -66,13 +68,13 @@ def value_of_testing(
         inputs = make_inputs(info)
         model = build_model(inputs, cohort_roots(inputs))
         solved = solve_backward(model, objective.weights())
-        first = {
+        first_lines = {
             profile_label(model.states[s]): model.regimens[model.pair_regimen[solved.choice[s]]]
             for s in range(model.n_states)
             if model.initial[s] > 0 and not model.states[s].known
         }
         per_profile = {
-            k: (v, first.get(k, "")) for k, v in profile_values(model, solved.value).items()
+            k: (v, first_lines.get(k, "")) for k, v in profile_values(model, solved.value).items()
         }
         per_profile["cohort"] = (float(model.initial @ solved.value), "")
         results[name] = per_profile

@@ -29,7 +29,8 @@ def standard_model(standard_inputs) -> DecisionModel:
 @pytest.fixture(scope="session")
 def tested_model(sources) -> DecisionModel:
     """All information (baseline NGS, ctDNA, re-biopsy) and investigational regimens opted in."""
-    inputs = sources.inputs(info=InformationStrategy(True, True, True), include_investigational=True)
+    inputs = sources.inputs(info=InformationStrategy(True, True, True),
+                            include_investigational=True)
     return build_model(inputs, cohort_roots(inputs))
 
 

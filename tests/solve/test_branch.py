@@ -41,7 +41,8 @@ def test_equals_enumeration_with_one_and_two_budgets():
                            Budget(toxicity=float(np.quantile(tox, q)),
                                   cost=float(np.quantile(cost, 1 - q / 2)))):
                 lim_t, lim_c = budget.toxicity, budget.cost if budget.cost is not None else np.inf
-                ok = (tox <= lim_t * (1 + TOLERANCE) + 1e-9) & (cost <= lim_c * (1 + TOLERANCE) + 1e-9)
+                ok = ((tox <= lim_t * (1 + TOLERANCE) + 1e-9)
+                      & (cost <= lim_c * (1 + TOLERANCE) + 1e-9))
                 if not ok.any():
                     continue
                 found = branch.branch_and_bound(model, reward, budget.constraints(), fallback)

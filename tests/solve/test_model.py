@@ -108,7 +108,8 @@ def test_eligibility_rules(standard_inputs, sources):
     assert "needs a known met_amp" in opt_in.ineligibility("met_inhibitor_anti_her2", State(line=2))
     assert opt_in.ineligibility("met_inhibitor_anti_her2",
                                 State(line=2, known=frozenset({"met_amp"}))) is None
-    assert "needs HER2" in inputs.ineligibility("trastuzumab_fp_platinum", State(line=1, her2="low"))
+    assert "needs HER2" in inputs.ineligibility("trastuzumab_fp_platinum",
+                                                State(line=1, her2="low"))
     with pytest.raises(StateError, match="cps: '>=5' is not one of"):
         State(line=1, cps=">=5")
 
@@ -172,7 +173,8 @@ def test_bad_strategy_names_the_step(tmp_path, standard_inputs):
     path = tmp_path / "bad.yaml"
     path.write_text("name: bad\ndescription: x\nsource: test\nsteps:\n  - line: 1\n    options:\n"
                     "      - {regimen: trastuzumab_deruxtecan}\n")
-    with pytest.raises(StrategyError, match=r"steps\[0\] \(line 1\) options\[0\].*not offered at line 1"):
+    with pytest.raises(StrategyError,
+                       match=r"steps\[0\] \(line 1\) options\[0\].*not offered at line 1"):
         load_strategy(path, standard_inputs.catalogue)
     path.write_text(path.read_text().replace("trastuzumab_deruxtecan", "tdxd"))
     with pytest.raises(StrategyError, match="regimen 'tdxd' is not in the catalogue"):

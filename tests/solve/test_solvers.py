@@ -159,7 +159,8 @@ def test_infeasible_budget_names_the_least_achievable_value(standard_model):
     expected = inputs.values.cost.supportive_care_per_month / (hazard + inputs.monthly_discount)
     least = least_use(standard_model, 2)
     assert least == pytest.approx(expected, rel=1e-12)
-    with pytest.raises(BudgetInfeasibleError, match=f"least achievable expected discounted cost per patient is {least:.6g}"):
+    with pytest.raises(BudgetInfeasibleError, match="least achievable expected discounted cost "
+                                                    f"per patient is {least:.6g}"):
         solve(standard_model, QALY, Budget(cost=0.5 * least))
     assert least_use(standard_model, 3) == 0.0  # supportive care has no grade >= 3 AEs
 

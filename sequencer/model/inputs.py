@@ -261,7 +261,9 @@ class ModelInputs:
             ids = [r for r in self.catalogue.regimens if r != SUPPORTIVE and r in self._offered]
             return tuple(r for r in ids if self.ineligibility(r, probe) is None)
 
-        open_ = self.eligibility.get_or_make(key, open_regimens)
+        open_ = self.eligibility.entries.get(key)  # the common case, without a closure call
+        if open_ is None:
+            open_ = self.eligibility.get_or_make(key, open_regimens)
         return [r for r in open_ if r not in state.received] + [SUPPORTIVE]
 
     @cached_property

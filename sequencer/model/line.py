@@ -223,7 +223,10 @@ def template_key(inputs: ModelInputs, state: State, regimen: str) -> TemplateKey
 def template(inputs: ModelInputs, state: State, regimen: str) -> Template:
     """The line's template, from the inputs' line cache (computed once per template key)."""
     key = template_key(inputs, state, regimen)
-    return inputs.line_cache.template(key, lambda: line_template(inputs, state, regimen))
+    found = inputs.line_cache.templates.get(key)  # the common case, without a closure
+    if found is None:
+        found = inputs.line_cache.template(key, lambda: line_template(inputs, state, regimen))
+    return found
 
 
 def line_template(inputs: ModelInputs, state: State, regimen: str) -> Template:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import combinations, product
+from typing import get_args
 
 import numpy as np
 
@@ -31,7 +32,15 @@ from sequencer.solve.objective import Budget, Objective
 from sequencer.solve.policy import Policy
 from sequencer.solve.recommendation import Alternative, Answer, Estimate, PlanStep, TrialRef
 from sequencer.solve.solver import solve
-from sequencer.vocabulary import CPS_BANDS, HER2_STATUSES, MAX_LINE, Vocabulary, ids
+from sequencer.vocabulary import (
+    CPS_BANDS,
+    HER2_STATUSES,
+    MAX_LINE,
+    ObjectiveId,
+    Vocabulary,
+    ids,
+    objective_kind,
+)
 
 PLAN_DEPTH = 3
 PLAN_MIN_PROBABILITY = 0.05
@@ -42,7 +51,8 @@ PER_STATE_MAX_STATES = 5_000  # larger single-state model sets are not kept
 #: a request's model options: (include investigational regimens, information, discount rate)
 Options = tuple[bool, InformationStrategy, float]
 DEFAULT_OPTIONS: Options = (False, InformationStrategy(), 0.0)  # the request's default options
-STANDARD_OBJECTIVES = (Objective("qaly"), Objective("ly"), Objective("nmb"))
+#: every objective kind of the vocabulary, at its default willingness to pay (precomputed)
+STANDARD_OBJECTIVES = tuple(Objective(kind) for kind in get_args(ObjectiveId))
 #: an answer's cache key (``answer_key``): state, options, objective, budget
 AnswerKey = tuple[State, Options, Objective, Budget]
 #: per regimen and reward part: (2.5% quantile, 97.5% quantile, draws)
@@ -60,6 +70,12 @@ class Query:
 
     def options(self) -> Options:
         return (self.include_investigational, self.info, self.discount_rate)
+
+    @property
+    def large(self) -> bool:
+        """Options whose models reach about 70,000 states from a first-line state
+        (investigational regimens with testing at progression): 10-30 s a solve."""
+        return self.include_investigational and self.info.tests_at_progression
 
 
 class Recommender:
@@ -132,7 +148,10 @@ class Recommender:
             ModelSet(option_set, first_line_roots(option_set.mean.vocabulary))
             # compile (or load from numba's cache) the sweep of a patient's own objective now,
             # not in the first request that needs it
-            cohort.solved(Objective("nmb", 1.0), within=cohort.mean.states[0])
+            for kind in get_args(ObjectiveId):
+                if objective_kind(kind).uses_wtp:
+                    cohort.solved(Objective(kind, 1.0), within=cohort.mean.states[0])
+                    break
         return len(self._precomputed)
 
     @property

@@ -8,6 +8,8 @@ import json
 import socket
 import threading
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -117,8 +119,8 @@ def test_only_the_api_key_is_stored():
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def live_server(settings, sources):
+@contextmanager
+def serving(app) -> Iterator[str]:
     """uvicorn on a socket that listens before the server starts: the first request waits in
     its backlog until the app has started (no polling); the timeout is a safety net."""
     import uvicorn
@@ -127,7 +129,6 @@ def live_server(settings, sources):
     sock.bind(("127.0.0.1", 0))
     sock.listen()
     port = sock.getsockname()[1]
-    app = with_page(create_app(settings, sources=sources))
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -138,9 +139,17 @@ def live_server(settings, sources):
     except (OSError, AssertionError):
         server.should_exit = True
         pytest.fail("uvicorn did not answer /healthz")
-    yield base
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def live_server(settings, sources):
+    with serving(with_page(create_app(settings, sources=sources))) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -237,3 +246,25 @@ def test_clinician_page_in_headless_chromium(browser, live_server):
     driver.find_element(By.ID, "submit").click()
     wait.until(ec.text_to_be_present_in_element((By.ID, "form-errors"), "401"))
     assert "missing or wrong" in driver.find_element(By.ID, "api_key-error").text
+
+
+@pytest.mark.browser
+def test_the_page_offers_a_mechanism_added_to_the_vocabulary(browser, settings, tmp_path):
+    """A resistance mechanism added to a copy of the priors (vocabulary entry plus its data,
+    tests/test_vocabulary.py) appears on the page with its label and a result-source choice."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from sequencer.model.load import load_sources
+    from tests.test_vocabulary import NEW, _priors_with_mechanism
+
+    sources = load_sources(_priors_with_mechanism(tmp_path / "priors"))
+    with serving(with_page(create_app(settings, sources=sources))) as base:
+        browser.get(base + "/")
+        WebDriverWait(browser, 20).until(
+            lambda d: d.find_element(By.ID, "patient-form").get_attribute("data-ready"))
+        assert browser.find_element(By.ID, f"alt-{NEW}").get_attribute("type") == "checkbox"
+        label = browser.find_element(By.CSS_SELECTOR, f"label[for='alt-{NEW}']")
+        assert label.text == "KRAS amplification"
+        assert browser.find_element(By.ID, f"alt-{NEW}-source").tag_name == "select"
+

@@ -116,8 +116,7 @@ _SOLVERS = {"light": ThreadPoolExecutor(1, thread_name_prefix="sequencer-solve")
 
 
 def _solver(query: Query) -> ThreadPoolExecutor:
-    heavy = query.include_investigational and query.info.tests_at_progression
-    return _SOLVERS["heavy" if heavy else "light"]
+    return _SOLVERS["heavy" if query.large else "light"]
 
 
 def _respond(body: RecommendationRequest, query: Query, recommender: Recommender,

@@ -44,6 +44,14 @@ class Alternative:
     probability_grade3_ae: Estimate
     evidence: str
 
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready data (``dataclasses.asdict`` without its deep copies: this is on the
+        service's path for every answer it has not serialised before)."""
+        out = dict(vars(self))
+        for name in ("life_years", "qalys", "median_months_on_line", "probability_grade3_ae"):
+            out[name] = dict(vars(out[name]))
+        return out
+
 
 @dataclass(frozen=True)
 class PlanStep:
@@ -78,6 +86,9 @@ class TrialRef:
     citation: str
     doi: str | None
     regimens: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, object]:
+        return {**vars(self), "regimens": list(self.regimens)}
 
 
 @dataclass(frozen=True)

@@ -91,3 +91,15 @@ def test_ecog_groups_are_the_statuses_answered_alike():
     for ecog in range(5):
         groups.setdefault(ecog_group(ecog), set()).add(seen(ecog))
     assert len(groups) == 3 and all(len(answers) == 1 for answers in groups.values())
+
+
+def test_alternatives_and_trials_as_data_equal_dataclasses_asdict():
+    """The service's quick conversion against the standard library's (the reference)."""
+    from dataclasses import asdict
+
+    from sequencer.solve.recommendation import TrialRef
+
+    alternative = _answer().alternatives[0]
+    assert alternative.as_dict() == asdict(alternative)
+    trial = TrialRef("ToGA", "3", 1, "Bang YJ et al. Lancet 2010.", None, ("a", "b"))
+    assert trial.as_dict() == {**asdict(trial), "regimens": ["a", "b"]}

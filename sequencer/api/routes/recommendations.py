@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
 from functools import partial
 
 from fastapi import APIRouter, Request, Response
@@ -134,9 +133,9 @@ def _respond(body: RecommendationRequest, query: Query, recommender: Recommender
     payload = {
         "patient_state": rec.patient_state, "her2_status": rec.her2_status,
         "recommended": rec.recommended,
-        "alternatives": [asdict(a) for a in rec.alternatives],
+        "alternatives": [a.as_dict() for a in rec.alternatives],
         "plan": rec.plan.as_dict(),
-        "evidence": [asdict(t) for t in rec.evidence],
+        "evidence": [t.as_dict() for t in rec.evidence],
         "model": {**{k: v for k, v in rec.provenance.items()
                      if k not in ("posterior", "parameters")},
                   "posterior_draws_for_intervals": rec.interval_draws},

@@ -64,13 +64,14 @@ def cohort(
         spec = StudySpec(tuple(s.strip() for s in strategies.split(",") if s.strip()), draws,
                          patients, seed, chunk, objective.value, wtp, info, investigational,
                          histories)
+        sources = load_sources(priors_dir or _default_priors())
+        vocabulary = sources.evidence.catalogue.vocabulary
         if cohort_file is not None:
-            spec = spec.with_cohort(str(cohort_file))
-        spec = spec.validate()
+            spec = spec.with_cohort(str(cohort_file), vocabulary)
+        spec = spec.validate(vocabulary)
         if reference is not None and reference not in spec.all_strategies:
             raise SequencerError(f"reference: {reference!r} is not one of the study's "
                                  f"strategies {list(spec.all_strategies)}")
-        sources = load_sources(priors_dir or _default_priors())
         run_dir = run_study(spec, out, workers=workers, sources=sources, progress=not quiet,
                             address=_ray_address())
         summary = finish_study(run_dir, spec, sources, reference)

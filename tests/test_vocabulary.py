@@ -156,6 +156,7 @@ def test_cli_picks_it_up_from_the_priors_dir(extended):
 
 def test_cohort_file_picks_it_up(extended_sources, tmp_path):
     from sequencer.simulate.cohort_csv import CohortFileError, read_cohort
+    from sequencer.simulate.study import StudySpec
 
     path = tmp_path / "cohort.csv"
     path.write_text(f"pdl1_cps,known_alterations\n5,{NEW}\n")
@@ -163,3 +164,8 @@ def test_cohort_file_picks_it_up(extended_sources, tmp_path):
     assert states[0].known == frozenset({NEW})
     with pytest.raises(CohortFileError, match="known_alterations"):
         read_cohort(path)
+    spec = StudySpec(("guideline",), draws=1, patients=1, seed=1)
+    extended = extended_sources.evidence.catalogue.vocabulary
+    assert spec.with_cohort(str(path), extended).validate(extended).patients == 1
+    with pytest.raises(CohortFileError, match="known_alterations"):
+        spec.with_cohort(str(path))  # the packaged priors do not know the mechanism

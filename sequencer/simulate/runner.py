@@ -139,12 +139,12 @@ def run_study(spec: StudySpec, run_dir: str | Path, workers: int | None = None,
     """Run (or resume) ``spec`` into ``run_dir`` with ``workers`` local Ray CPUs (default: all;
     ignored when ``address`` names a Ray cluster). ``should_stop``, ``on_progress``: see the
     module doc."""
-    spec = spec.validate()
+    sources = sources or load_sources()
+    spec = spec.validate(sources.evidence.catalogue.vocabulary)
     run_dir = Path(run_dir).resolve()
     pending = prepare_run_dir(spec, run_dir)
     if not pending:
         return run_dir
-    sources = sources or load_sources()
     plan = plan_study(sources, spec)
     by_draw: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for draw, chunk, n in pending:

@@ -35,7 +35,7 @@ from sequencer.solve.strategies import (
     load_named,
     strategy_choice,
 )
-from sequencer.vocabulary import ObjectiveId
+from sequencer.vocabulary import ObjectiveId, Vocabulary
 
 OPTIMAL, OPTIMAL_MEAN = "optimal", "optimal-mean"
 _PARAMETER_STREAM = 1 << 20  # spawn key offset of the parameter draws (never a chunk number)
@@ -61,7 +61,9 @@ class StudySpec:
     cohort: str | None = None  # a CSV of patients (cohort_csv); None: the prevalences
     cohort_sha256: str | None = None  # the file's hash, so a resumed run uses the same patients
 
-    def validate(self) -> StudySpec:
+    def validate(self, vocabulary: Vocabulary | None = None) -> StudySpec:
+        """Check every field before any work starts; a cohort file's alterations against
+        ``vocabulary`` (that of the priors the study runs on; default: the packaged one)."""
         known = set(available_strategies()) | {OPTIMAL, OPTIMAL_MEAN}
         bad = [s for s in self.strategies if s not in known]
         if not self.strategies or bad:
@@ -77,7 +79,7 @@ class StudySpec:
         Objective(self.objective, self.wtp)  # raises naming the objective
         InformationStrategy.parse(self.info)
         if self.cohort is not None:
-            rows = len(read_cohort(self.cohort))
+            rows = len(read_cohort(self.cohort, vocabulary))
             if rows != self.patients:
                 raise StudyError(f"patients: {self.patients}, but the cohort file "
                                  f"{self.cohort} has {rows} patients")
@@ -86,11 +88,12 @@ class StudySpec:
                                  "(its sha256 differs); use a new run directory")
         return self
 
-    def with_cohort(self, path: str) -> StudySpec:
-        """This study on the patients of a CSV file (patients = its rows)."""
+    def with_cohort(self, path: str, vocabulary: Vocabulary | None = None) -> StudySpec:
+        """This study on the patients of a CSV file (patients = its rows), their alterations
+        checked against ``vocabulary`` (default: the packaged one)."""
         from dataclasses import replace
 
-        states = read_cohort(path)
+        states = read_cohort(path, vocabulary)
         return replace(self, cohort=str(Path(path).resolve()), patients=len(states),
                        cohort_sha256=file_sha256(path))
 

@@ -10,7 +10,8 @@ Two kinds of terms:
 * open ones, which grow with the evidence and are data: resistance mechanisms and acquired
   contraindications, read from ``priors/vocabulary.yaml`` (``load_vocabulary``).
 
-A ``Vocabulary`` holds both; the request schema (``sequencer.api.schemas_in``), the clinician
+A ``Vocabulary`` holds the open lists and serves both kinds (``as_json``); the request schema
+(``sequencer.api.request_schemas``), the clinician
 page (``GET /v1/vocabulary``), the CLI's choices, the parameters a model requires
 (``sequencer.model.parameters``) and the catalogue's validation all derive from it.
 """
@@ -104,8 +105,6 @@ INFORMATION_TESTS: tuple[Term, ...] = (Term("baseline_ngs", "NGS at diagnosis"),
 EVIDENCE_LEVELS: tuple[str, ...] = get_args(EvidenceLevel)
 #: the parts of a line's reward, in the order of ``DecisionModel.reward``'s columns
 REWARD_PARTS: tuple[str, ...] = ("ly", "qaly", "cost", "toxicity")
-REWARD_UNITS = {"ly": "life-years", "qaly": "QALYs", "cost": "cost", "toxicity":
-                "grade >= 3 AE episodes"}
 #: the parts a budget may limit (``Budget``), each a reward part
 BUDGET_PARTS: tuple[str, ...] = ("toxicity", "cost")
 
@@ -241,14 +240,6 @@ class Vocabulary:
     @property
     def contraindication_ids(self) -> tuple[str, ...]:
         return tuple(t.id for t in self.contraindications)
-
-    def check(self, field: str, values: Iterable[str], allowed: Iterable[str]) -> None:
-        """Raise ``VocabularyError`` naming ``field`` and the allowed values if a value of
-        ``values`` is not allowed."""
-        allowed = list(allowed)
-        bad = sorted(set(values) - set(allowed))
-        if bad:
-            raise VocabularyError(f"{field}: {bad} not among {allowed}")
 
     def as_json(self) -> dict:
         """Every term with its label, for the clinician page and API clients."""
